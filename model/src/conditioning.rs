@@ -1,0 +1,202 @@
+//! The conditioning streams the model sees for every audio sample: `note`, `velocity` and
+//! `remaining` (DESIGN.md "Data and conditioning"), built from a voice's note spans.
+
+use serde::{Deserialize, Serialize};
+
+/// The note stream's value in silence: its own embedding row after the 128 MIDI notes.
+pub const NOTE_NONE: u8 = 128;
+/// Rows of the note embedding (128 MIDI notes + NONE).
+pub const NOTE_ROWS: usize = 129;
+/// Default horizon H in samples: `remaining` saturates here.
+pub const DEFAULT_HORIZON: u32 = 8192;
+
+/// One note on one voice's timeline, in samples at the model rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteSpan {
+    /// MIDI note number 0..=127.
+    pub note: u8,
+    /// MIDI velocity 1..=127.
+    pub velocity: u8,
+    /// First sample of the note (note-on).
+    pub onset: u64,
+    /// The note-off sample (the key is released; the sound goes on into its release).
+    pub note_off: u64,
+    /// First sample after the note's sound has ended (release included).
+    pub end: u64,
+}
+
+/// How much of a note's future the conditioning knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemainingRule {
+    /// Offline truth: the sound ends at `end`, known from the start.
+    Exact,
+    /// What a live plugin knows: the note-off is seen `lookahead` samples before it happens
+    /// (0 when playing live), the sound is taken to end `release` samples after the note-off,
+    /// and until the note-off is seen `remaining` stays saturated at the horizon.
+    Live { release: u32, lookahead: u32 },
+}
+
+/// The three streams for a run of samples, as the model reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Conditioning {
+    /// Sounding note or [`NOTE_NONE`].
+    pub note: u8,
+    /// Velocity of the sounding note, 0 in silence.
+    pub velocity: u8,
+    /// Samples until the sound ends, saturated at the horizon; 0 in silence.
+    pub remaining: u32,
+}
+
+impl Conditioning {
+    /// Silence: no note.
+    pub const SILENT: Conditioning = Conditioning { note: NOTE_NONE, velocity: 0, remaining: 0 };
+
+    /// The two scalar features the model sees besides the note embedding:
+    /// velocity / 127 and min(remaining, H) / H.
+    pub fn scalar_features(self, horizon: u32) -> [f32; 2] {
+        [
+            self.velocity as f32 / 127.0,
+            self.remaining.min(horizon) as f32 / horizon as f32,
+        ]
+    }
+}
+
+impl NoteSpan {
+    /// Where this note's sound ends under `rule`.
+    pub fn sound_end(&self, rule: RemainingRule) -> u64 {
+        match rule {
+            RemainingRule::Exact => self.end,
+            RemainingRule::Live { release, .. } => self.note_off + release as u64,
+        }
+    }
+
+    /// The conditioning at sample `t` if this note is the one sounding there, else `None`.
+    pub fn at(&self, t: u64, rule: RemainingRule, horizon: u32) -> Option<Conditioning> {
+        let end = self.sound_end(rule);
+        if t < self.onset || t >= end {
+            return None;
+        }
+        let known = match rule {
+            RemainingRule::Exact => true,
+            RemainingRule::Live { lookahead, .. } => t + lookahead as u64 >= self.note_off,
+        };
+        let remaining = if known { (end - t).min(horizon as u64) as u32 } else { horizon };
+        Some(Conditioning { note: self.note, velocity: self.velocity, remaining })
+    }
+}
+
+/// Fills `out[i]` with the conditioning at sample `start + i` for a voice playing `spans`.
+///
+/// `spans` are in onset order. Where two spans overlap (a note retriggered or stolen before
+/// its release ended) the later onset wins: the voice plays one note at a time.
+/// Allocation-free, so the plugin's worker can call it per block.
+pub fn fill(spans: &[NoteSpan], rule: RemainingRule, horizon: u32, start: u64, out: &mut [Conditioning]) {
+    let horizon = horizon.max(1);
+    // First span that can still sound at `start`; spans before it ended earlier.
+    let mut first = spans.partition_point(|s| s.onset <= start).saturating_sub(1);
+    for (i, slot) in out.iter_mut().enumerate() {
+        let t = start + i as u64;
+        while first + 1 < spans.len() && spans[first + 1].onset <= t {
+            first += 1;
+        }
+        *slot = spans
+            .get(first)
+            .and_then(|s| s.at(t, rule, horizon))
+            .unwrap_or(Conditioning::SILENT);
+    }
+}
+
+/// [`fill`] into three separate streams (the dataset's on-disk layout).
+pub fn fill_streams(
+    spans: &[NoteSpan],
+    rule: RemainingRule,
+    horizon: u32,
+    len: usize,
+) -> (Vec<u8>, Vec<u8>, Vec<u32>) {
+    let mut c = vec![Conditioning::SILENT; len];
+    fill(spans, rule, horizon, 0, &mut c);
+    (
+        c.iter().map(|c| c.note).collect(),
+        c.iter().map(|c| c.velocity).collect(),
+        c.iter().map(|c| c.remaining).collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPAN: NoteSpan = NoteSpan { note: 60, velocity: 100, onset: 2, note_off: 5, end: 8 };
+
+    fn streams(spans: &[NoteSpan], rule: RemainingRule, horizon: u32, len: usize) -> (Vec<u8>, Vec<u8>, Vec<u32>) {
+        fill_streams(spans, rule, horizon, len)
+    }
+
+    #[test]
+    fn exact_counts_down_to_the_end_of_sound() {
+        let (note, vel, rem) = streams(&[SPAN], RemainingRule::Exact, 100, 10);
+        let n = NOTE_NONE;
+        assert_eq!(note, vec![n, n, 60, 60, 60, 60, 60, 60, n, n]);
+        assert_eq!(vel, vec![0, 0, 100, 100, 100, 100, 100, 100, 0, 0]);
+        assert_eq!(rem, vec![0, 0, 6, 5, 4, 3, 2, 1, 0, 0]);
+    }
+
+    #[test]
+    fn exact_saturates_at_the_horizon() {
+        let (_, _, rem) = streams(&[SPAN], RemainingRule::Exact, 4, 10);
+        assert_eq!(rem, vec![0, 0, 4, 4, 4, 3, 2, 1, 0, 0]);
+    }
+
+    #[test]
+    fn live_rule_saturates_until_note_off_then_counts_from_release() {
+        // Release 2: the sound is taken to end at 5 + 2 = 7, one sample before the truth.
+        let rule = RemainingRule::Live { release: 2, lookahead: 0 };
+        let (note, _, rem) = streams(&[SPAN], rule, 100, 10);
+        let n = NOTE_NONE;
+        assert_eq!(note, vec![n, n, 60, 60, 60, 60, 60, n, n, n]);
+        assert_eq!(rem, vec![0, 0, 100, 100, 100, 2, 1, 0, 0, 0]);
+    }
+
+    #[test]
+    fn lookahead_reveals_the_countdown_early() {
+        let rule = RemainingRule::Live { release: 2, lookahead: 2 };
+        let (_, _, rem) = streams(&[SPAN], rule, 100, 10);
+        assert_eq!(rem, vec![0, 0, 100, 4, 3, 2, 1, 0, 0, 0]);
+        // A lookahead beyond the horizon gives the exact countdown of the live end.
+        let rule = RemainingRule::Live { release: 3, lookahead: 1000 };
+        assert_eq!(streams(&[SPAN], rule, 100, 10), streams(&[SPAN], RemainingRule::Exact, 100, 10));
+    }
+
+    #[test]
+    fn a_later_onset_cuts_the_earlier_note() {
+        let second = NoteSpan { note: 62, velocity: 50, onset: 4, note_off: 6, end: 7 };
+        let (note, vel, rem) = streams(&[SPAN, second], RemainingRule::Exact, 100, 9);
+        let n = NOTE_NONE;
+        assert_eq!(note, vec![n, n, 60, 60, 62, 62, 62, n, n]);
+        assert_eq!(vel, vec![0, 0, 100, 100, 50, 50, 50, 0, 0]);
+        assert_eq!(rem, vec![0, 0, 6, 5, 3, 2, 1, 0, 0]);
+    }
+
+    #[test]
+    fn filling_in_blocks_equals_filling_at_once() {
+        let spans = [SPAN, NoteSpan { note: 40, velocity: 1, onset: 9, note_off: 12, end: 20 }];
+        let rule = RemainingRule::Live { release: 3, lookahead: 1 };
+        let mut whole = vec![Conditioning::SILENT; 25];
+        fill(&spans, rule, 6, 0, &mut whole);
+        for block in [1, 3, 7] {
+            let mut pieces = vec![Conditioning::SILENT; 25];
+            for (k, chunk) in pieces.chunks_mut(block).enumerate() {
+                fill(&spans, rule, 6, (k * block) as u64, chunk);
+            }
+            assert_eq!(pieces, whole, "block {block}");
+        }
+    }
+
+    #[test]
+    fn scalar_features_are_normalised() {
+        let c = Conditioning { note: 60, velocity: 127, remaining: 10_000 };
+        assert_eq!(c.scalar_features(8192), [1.0, 1.0]);
+        let c = Conditioning { note: 60, velocity: 0, remaining: 2048 };
+        assert_eq!(c.scalar_features(8192), [0.0, 0.25]);
+    }
+}

@@ -1,0 +1,181 @@
+//! The hyper-parameters of a conditioned SampleRNN: one small `Copy` struct, as in tch-rs's
+//! examples, written into every voice file.
+
+use serde::{Deserialize, Serialize};
+
+use crate::conditioning::{DEFAULT_HORIZON, NOTE_ROWS};
+use crate::quantize::Q_LEVELS;
+
+/// Shape of a three-tier conditioned SampleRNN (frame sizes [mid_frame, top_ratio]).
+///
+/// Tiers: a top GRU over `top_frame()`-sample frames, a middle GRU over `mid_frame`-sample
+/// frames, and a sample-level MLP over the previous `mid_frame` samples. Each tier adds a
+/// projection of the conditioning (note embedding, velocity, remaining) of the frame or
+/// sample it predicts. Upsampling is one linear map per frame straight into the next tier's
+/// width (top → `top_ratio` × `mid_dim`, middle → `mid_frame` × `mlp_dim`), which keeps it
+/// cheap when `mlp_dim` is small.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HParams {
+    /// Samples per middle-tier frame, and the sample MLP's receptive field (16).
+    pub mid_frame: usize,
+    /// Middle frames per top frame (4): the top frame is `mid_frame * top_ratio` samples.
+    pub top_ratio: usize,
+    /// Top tier GRU width.
+    pub top_dim: usize,
+    /// Middle tier GRU width.
+    pub mid_dim: usize,
+    /// Sample-level MLP width.
+    pub mlp_dim: usize,
+    /// Width of the sample embedding feeding the MLP.
+    pub sample_emb_dim: usize,
+    /// Width of the note embedding in the conditioning.
+    pub note_emb_dim: usize,
+    /// GRU layers in each frame tier.
+    pub rnn_layers: usize,
+    /// Horizon H: `remaining` is fed as min(remaining, H) / H.
+    pub horizon: u32,
+}
+
+impl HParams {
+    /// For tests: trains in seconds on a CPU.
+    pub const TINY: HParams = HParams {
+        mid_frame: 16,
+        top_ratio: 4,
+        top_dim: 32,
+        mid_dim: 32,
+        mlp_dim: 32,
+        sample_emb_dim: 8,
+        note_emb_dim: 8,
+        rnn_layers: 1,
+        horizon: DEFAULT_HORIZON,
+    };
+
+    /// A first real voice: trains on CPU in tens of minutes, plays in real time.
+    pub const SMALL: HParams = HParams {
+        mid_frame: 16,
+        top_ratio: 4,
+        top_dim: 256,
+        mid_dim: 256,
+        mlp_dim: 128,
+        sample_emb_dim: 32,
+        note_emb_dim: 16,
+        rnn_layers: 1,
+        horizon: DEFAULT_HORIZON,
+    };
+
+    /// The preset called `name`.
+    pub fn preset(name: &str) -> Option<HParams> {
+        match name {
+            "tiny" => Some(Self::TINY),
+            "small" => Some(Self::SMALL),
+            _ => None,
+        }
+    }
+
+    /// Names accepted by [`HParams::preset`].
+    pub const PRESETS: &'static [&'static str] = &["tiny", "small"];
+
+    /// Samples per top-tier frame.
+    pub fn top_frame(&self) -> usize {
+        self.mid_frame * self.top_ratio
+    }
+
+    /// Width of the conditioning vector: note embedding + velocity + remaining.
+    pub fn cond_dim(&self) -> usize {
+        self.note_emb_dim + 2
+    }
+
+    /// Every tensor a voice file of this shape holds, with its shape, in a fixed order.
+    /// Names are the tch VarStore paths; the native engine reads the same names.
+    pub fn tensor_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let mut v: Vec<(String, Vec<usize>)> = Vec::new();
+        let mut push = |name: String, shape: Vec<usize>| v.push((name, shape));
+        push("note_emb.weight".into(), vec![NOTE_ROWS, self.note_emb_dim]);
+        let tiers = [
+            ("top", self.top_frame(), self.top_dim, self.top_ratio * self.mid_dim),
+            ("mid", self.mid_frame, self.mid_dim, self.mid_frame * self.mlp_dim),
+        ];
+        for (tier, frame, dim, up) in tiers {
+            push(format!("{tier}.input.weight"), vec![dim, frame]);
+            push(format!("{tier}.input.bias"), vec![dim]);
+            push(format!("{tier}.cond.weight"), vec![dim, self.cond_dim()]);
+            push(format!("{tier}.cond.bias"), vec![dim]);
+            for l in 0..self.rnn_layers {
+                push(format!("{tier}.gru.weight_ih_l{l}"), vec![3 * dim, dim]);
+                push(format!("{tier}.gru.weight_hh_l{l}"), vec![3 * dim, dim]);
+                push(format!("{tier}.gru.bias_ih_l{l}"), vec![3 * dim]);
+                push(format!("{tier}.gru.bias_hh_l{l}"), vec![3 * dim]);
+            }
+            push(format!("{tier}.h0"), vec![self.rnn_layers, dim]);
+            push(format!("{tier}.upsample.weight"), vec![up, dim]);
+            push(format!("{tier}.upsample.bias"), vec![up]);
+        }
+        push("mlp.embedding.weight".into(), vec![Q_LEVELS, self.sample_emb_dim]);
+        push("mlp.input.weight".into(), vec![self.mlp_dim, self.sample_emb_dim, self.mid_frame]);
+        push("mlp.cond.weight".into(), vec![self.mlp_dim, self.cond_dim()]);
+        push("mlp.cond.bias".into(), vec![self.mlp_dim]);
+        for layer in ["hidden1", "hidden2"] {
+            push(format!("mlp.{layer}.weight"), vec![self.mlp_dim, self.mlp_dim]);
+            push(format!("mlp.{layer}.bias"), vec![self.mlp_dim]);
+        }
+        push("mlp.output.weight".into(), vec![Q_LEVELS, self.mlp_dim]);
+        push("mlp.output.bias".into(), vec![Q_LEVELS]);
+        v
+    }
+
+    /// Total number of parameters.
+    pub fn parameter_count(&self) -> usize {
+        self.tensor_shapes().iter().map(|(_, s)| s.iter().product::<usize>()).sum()
+    }
+
+    /// Checks the shape makes sense; the message says which field is off.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("mid_frame", self.mid_frame),
+            ("top_ratio", self.top_ratio),
+            ("top_dim", self.top_dim),
+            ("mid_dim", self.mid_dim),
+            ("mlp_dim", self.mlp_dim),
+            ("sample_emb_dim", self.sample_emb_dim),
+            ("note_emb_dim", self.note_emb_dim),
+            ("rnn_layers", self.rnn_layers),
+            ("horizon", self.horizon as usize),
+        ];
+        for (name, v) in positive {
+            if v == 0 || v > 1 << 16 {
+                return Err(format!("hyper-parameter {name} = {v} is out of range 1..=65536"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid_and_named() {
+        for name in HParams::PRESETS {
+            let hp = HParams::preset(name).unwrap();
+            hp.validate().unwrap();
+            assert_eq!(hp.top_frame(), 64, "frame sizes [16, 4] as in the thesis");
+        }
+        assert!(HParams::preset("huge").is_none());
+    }
+
+    #[test]
+    fn tensor_names_are_unique() {
+        let shapes = HParams::SMALL.tensor_shapes();
+        let mut names: Vec<_> = shapes.iter().map(|(n, _)| n.clone()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), shapes.len());
+    }
+
+    #[test]
+    fn zero_width_is_rejected_by_name() {
+        let hp = HParams { mlp_dim: 0, ..HParams::TINY };
+        assert!(hp.validate().unwrap_err().contains("mlp_dim"));
+    }
+}
