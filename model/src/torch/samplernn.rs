@@ -1,0 +1,120 @@
+//! The whole conditioned SampleRNN, run over sequences (training, teacher-forced evaluation).
+
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
+
+use super::cond_features::CondBatch;
+use super::frame_tier::FrameTier;
+use super::sample_mlp::SampleMlp;
+use crate::conditioning::NOTE_ROWS;
+use crate::hparams::HParams;
+use crate::quantize::SILENCE_CODE;
+
+/// The model: note embedding, top and middle frame tiers, sample MLP.
+#[derive(Debug)]
+pub struct SampleRnn {
+    /// Its shape.
+    pub hp: HParams,
+    pub(crate) note_emb: nn::Embedding,
+    pub(crate) top: FrameTier,
+    pub(crate) mid: FrameTier,
+    pub(crate) mlp: SampleMlp,
+}
+
+/// Hidden states carried between chunks of a sequence (truncated BPTT) or between blocks.
+pub struct TierStates {
+    /// Top GRU state `[layers, B, top_dim]`.
+    pub top: Tensor,
+    /// Middle GRU state `[layers, B, mid_dim]`.
+    pub mid: Tensor,
+}
+
+impl TierStates {
+    /// The same states cut from the graph (the truncation of truncated BPTT).
+    pub fn detach(&self) -> TierStates {
+        TierStates { top: self.top.detach(), mid: self.mid.detach() }
+    }
+}
+
+impl SampleRnn {
+    /// Builds the model in `vs` (root path): names equal `hp.tensor_shapes()`.
+    pub fn new(vs: &nn::Path, hp: HParams) -> Self {
+        let cond = hp.cond_dim() as i64;
+        let (mf, tr) = (hp.mid_frame as i64, hp.top_ratio as i64);
+        let layers = hp.rnn_layers as i64;
+        SampleRnn {
+            hp,
+            note_emb: nn::embedding(vs / "note_emb", NOTE_ROWS as i64, hp.note_emb_dim as i64, Default::default()),
+            top: FrameTier::new(&(vs / "top"), mf * tr, hp.top_dim as i64, layers, cond, tr, hp.mid_dim as i64),
+            mid: FrameTier::new(&(vs / "mid"), mf, hp.mid_dim as i64, layers, cond, mf, hp.mlp_dim as i64),
+            mlp: SampleMlp::new(&(vs / "mlp"), mf, hp.sample_emb_dim as i64, hp.mlp_dim as i64, cond),
+        }
+    }
+
+    /// Learned initial states for `batch` sequences.
+    pub fn initial_states(&self, batch: i64) -> TierStates {
+        TierStates { top: self.top.initial_state(batch), mid: self.mid.initial_state(batch) }
+    }
+
+    /// The conditioning vectors `[B, T, cond_dim]`: note embedding, velocity, remaining.
+    pub fn cond_features(&self, cond: &CondBatch) -> Tensor {
+        Tensor::cat(&[self.note_emb.forward(&cond.note), cond.scalars.shallow_clone()], 2)
+    }
+
+    /// Teacher-forced logits for `T` samples (T a multiple of the top frame).
+    ///
+    /// `codes`: `[B, top_frame + T]` int64: the `top_frame` samples before the chunk (silence
+    /// at the start of a sequence), then the chunk's own samples (targets; the last one is
+    /// never an input). `cond`: the conditioning of the T predicted samples.
+    /// Returns logits `[B, T, 256]` and the states after the chunk.
+    pub fn forward(&self, codes: &Tensor, cond: &CondBatch, states: &TierStates) -> (Tensor, TierStates) {
+        let (b, total) = (codes.size()[0], codes.size()[1]);
+        let tf = self.top.frame;
+        let mf = self.mid.frame;
+        let t = total - tf;
+        assert!(t > 0 && t % tf == 0, "chunk length {t} must be a positive multiple of {tf}");
+        let c = self.cond_features(cond);
+        let input = frame_input(codes);
+
+        // Top tier: frame j reads the top_frame samples before its first predicted sample.
+        let top_frames = input.narrow(1, 0, t).view([b, t / tf, tf]);
+        let top_cond = self.top.project_cond(&c.slice(1, 0, t, tf));
+        let (top_up, top_h) = self.top.forward(&top_frames, &top_cond, None, &states.top);
+
+        // Middle tier: frame i reads the mid_frame samples before its first predicted sample.
+        let mid_frames = input.narrow(1, tf - mf, t).view([b, t / mf, mf]);
+        let mid_cond = self.mid.project_cond(&c.slice(1, 0, t, mf));
+        let (mid_up, mid_h) = self.mid.forward(&mid_frames, &mid_cond, Some(&top_up), &states.mid);
+
+        // Sample MLP: sample s reads the window samples before it.
+        let w = self.mlp.window;
+        let window_codes = codes.narrow(1, tf - w, t + w - 1);
+        let logits = self.mlp.forward(&window_codes, &mid_up, &self.mlp.project_cond(&c));
+        (logits, TierStates { top: top_h, mid: mid_h })
+    }
+
+    /// Mean negative log-likelihood in nats of `targets` `[B, T]` under `logits` `[B, T, 256]`.
+    pub fn nll(logits: &Tensor, targets: &Tensor) -> Tensor {
+        let q = logits.size()[2];
+        logits.reshape([-1, q]).cross_entropy_for_logits(&targets.reshape([-1]))
+    }
+
+    /// Summed NLL in nats (for exact averages over uneven chunks).
+    pub fn nll_sum(logits: &Tensor, targets: &Tensor) -> Tensor {
+        let q = logits.size()[2];
+        logits
+            .reshape([-1, q])
+            .log_softmax(-1, Kind::Float)
+            .g_nll_loss::<Tensor>(&targets.reshape([-1]), None, tch::Reduction::Sum, -100)
+    }
+
+    /// A `[B, n]` int64 tensor of silence codes (the history before a sequence starts).
+    pub fn silence(batch: i64, n: i64, device: tch::Device) -> Tensor {
+        Tensor::full([batch, n], SILENCE_CODE as i64, (Kind::Int64, device))
+    }
+}
+
+/// The frame tiers' input for codes: (code − 128) / 64, as `quantize::frame_input`.
+pub(crate) fn frame_input(codes: &Tensor) -> Tensor {
+    (codes.to_kind(Kind::Float) - SILENCE_CODE as f64) / 64.0
+}
