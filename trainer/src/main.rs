@@ -1,0 +1,42 @@
+//! `trainer`: builds datasets, trains, renders and evaluates Sackbut voices.
+
+mod audio;
+mod dataset;
+mod render;
+mod train;
+
+use clap::{Parser, Subcommand};
+
+/// Sackbut's trainer: from single-note recordings (or a SoundFont) to a playable voice.
+#[derive(Parser)]
+#[command(name = "trainer", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build a dataset from a SoundFont instrument or WAV recordings.
+    Dataset(dataset::DatasetArgs),
+    /// Train a voice on a dataset.
+    Train(train::TrainArgs),
+    /// Render a MIDI file through a voice to WAV.
+    Render(render::RenderArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Dataset(a) => dataset::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Render(a) => render::run(a),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Negative log-likelihood of a split, in bits per sample, teacher-forced.
+
+use sackbut_model::torch::SampleRnn;
+use tch::Device;
+
+use super::examples::{Example, Pass, View};
+
+/// Mean NLL in bits per sample of `examples` under `model` with the exact conditioning (or none
+/// for an unconditioned model), at most `max_examples` of them; `None` for an empty split.
+pub fn nll_bits(
+    model: &SampleRnn,
+    examples: &[Example],
+    max_examples: usize,
+    batch: usize,
+    seq_len: usize,
+    release: u32,
+    conditioned: bool,
+    device: Device,
+) -> Option<f64> {
+    let examples = &examples[..examples.len().min(max_examples)];
+    if examples.is_empty() {
+        return None;
+    }
+    let view = if conditioned { View::Exact } else { View::Unconditioned };
+    let _guard = tch::no_grad_guard();
+    let (mut nats, mut count) = (0.0f64, 0usize);
+    for group in examples.chunks(batch.max(1)) {
+        let rows = group.iter().map(|e| (e, view)).collect();
+        let mut pass = Pass::new(rows, release, model.hp.horizon, model.hp.top_frame(), seq_len);
+        let mut states = model.initial_states(group.len() as i64);
+        while let Some((codes, cond, t)) = pass.next_chunk(device) {
+            let (logits, next) = model.forward(&codes, &cond, &states);
+            let targets = codes.narrow(1, model.hp.top_frame() as i64, t as i64);
+            nats += SampleRnn::nll_sum(&logits, &targets).double_value(&[]);
+            count += group.len() * t;
+            states = next;
+        }
+    }
+    Some(nats / count as f64 / std::f64::consts::LN_2)
+}

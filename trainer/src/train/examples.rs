@@ -1,0 +1,188 @@
+//! Training examples in memory, and the batches of truncated-BPTT chunks cut from them.
+
+use anyhow::{bail, Context, Result};
+use sackbut_model::conditioning::{fill, Conditioning, RemainingRule};
+use sackbut_model::quantize::SILENCE_CODE;
+use sackbut_model::rng::SplitMix64;
+use tch::{Device, Tensor};
+
+use crate::dataset::manifest::{Dataset, Split};
+use sackbut_model::conditioning::NoteSpan;
+use sackbut_model::torch::CondBatch;
+
+/// One example: its codes, the exact conditioning from the file, and its note span.
+pub struct Example {
+    /// Quantized audio.
+    pub codes: Vec<u8>,
+    /// The exact (offline) conditioning stored in the dataset.
+    pub exact: Vec<Conditioning>,
+    /// The note, for the live view.
+    pub span: NoteSpan,
+}
+
+/// Loads every example of `split`, cut to a whole number of `top_frame`s.
+pub fn load_split(ds: &Dataset, split: Split, top_frame: usize) -> Result<Vec<Example>> {
+    let len = ds.manifest.length_samples / top_frame * top_frame;
+    if len == 0 {
+        bail!("{}: examples of {} samples are shorter than one {top_frame}-sample frame", ds.dir.display(), ds.manifest.length_samples);
+    }
+    ds.split(split)
+        .map(|entry| {
+            let data = ds.load_example(entry)?;
+            let exact = (0..len)
+                .map(|t| Conditioning { note: data.note[t], velocity: data.velocity[t], remaining: data.remaining[t] as u32 })
+                .collect();
+            let mut codes = data.codes;
+            codes.truncate(len);
+            Ok(Example { codes, exact, span: entry.span })
+        })
+        .collect::<Result<Vec<_>>>()
+        .with_context(|| format!("loading the {split:?} split of {}", ds.dir.display()))
+}
+
+/// Which conditioning a row of a batch is trained with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// The exact streams of the dataset.
+    Exact,
+    /// What a live plugin feeds: saturated until note-off, then a countdown from R.
+    Live,
+    /// No conditioning at all (silence everywhere): the unconditioned baseline.
+    Unconditioned,
+}
+
+/// A group of examples walked together chunk by chunk, hidden states carried between chunks.
+pub struct Pass<'a> {
+    rows: Vec<(&'a Example, View)>,
+    release: u32,
+    horizon: u32,
+    top_frame: usize,
+    seq_len: usize,
+    /// Next chunk's first sample.
+    pub pos: usize,
+    cond: Vec<Conditioning>,
+}
+
+impl<'a> Pass<'a> {
+    /// A pass over `rows` (all the same length).
+    pub fn new(rows: Vec<(&'a Example, View)>, release: u32, horizon: u32, top_frame: usize, seq_len: usize) -> Self {
+        Pass { rows, release, horizon, top_frame, seq_len, pos: 0, cond: Vec::new() }
+    }
+
+    /// Rows in this pass.
+    pub fn batch(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether every chunk has been taken.
+    pub fn done(&self) -> bool {
+        self.pos >= self.rows[0].0.codes.len()
+    }
+
+    /// The next chunk: codes `[B, top_frame + T]` (history first) and the conditioning of its
+    /// `T` samples, or `None` when the pass is done.
+    pub fn next_chunk(&mut self, device: Device) -> Option<(Tensor, CondBatch, usize)> {
+        let len = self.rows[0].0.codes.len();
+        if self.pos >= len {
+            return None;
+        }
+        let (start, t) = (self.pos, self.seq_len.min(len - self.pos));
+        let tf = self.top_frame;
+        let b = self.rows.len();
+        let mut codes = Vec::with_capacity(b * (tf + t));
+        self.cond.clear();
+        self.cond.resize(b * t, Conditioning::SILENT);
+        for (r, (ex, view)) in self.rows.iter().enumerate() {
+            for i in 0..tf + t {
+                let idx = (start + i) as isize - tf as isize;
+                codes.push(if idx < 0 { SILENCE_CODE } else { ex.codes[idx as usize] } as i64);
+            }
+            let out = &mut self.cond[r * t..(r + 1) * t];
+            match view {
+                View::Exact => out.copy_from_slice(&ex.exact[start..start + t]),
+                View::Live => {
+                    let rule = RemainingRule::Live { release: self.release, lookahead: 0 };
+                    fill(std::slice::from_ref(&ex.span), rule, self.horizon, start as u64, out);
+                }
+                View::Unconditioned => {}
+            }
+        }
+        self.pos += t;
+        let codes = Tensor::from_slice(&codes).view([b as i64, (tf + t) as i64]).to_device(device);
+        let rows: Vec<&[Conditioning]> = self.cond.chunks(t).collect();
+        Some((codes, CondBatch::from_rows(&rows, self.horizon, device), t))
+    }
+}
+
+/// A seeded shuffle of `0..n` for epoch `epoch` (the same on resume).
+pub fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    let mut rng = SplitMix64::for_row(seed, epoch);
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+/// The view for row `row` of pass `pass`: live with probability `live_share`.
+pub fn view_for(seed: u64, pass: u64, row: usize, live_share: f64, conditioned: bool) -> View {
+    if !conditioned {
+        return View::Unconditioned;
+    }
+    let mut rng = SplitMix64::for_row(seed ^ 0x5EED_11FE, pass * 4096 + row as u64);
+    if (rng.next_f32() as f64) < live_share {
+        View::Live
+    } else {
+        View::Exact
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(len: usize) -> Example {
+        let span = NoteSpan { note: 50, velocity: 80, onset: 70, note_off: 100, end: 140 };
+        let mut exact = vec![Conditioning::SILENT; len];
+        fill(&[span], RemainingRule::Exact, 8192, 0, &mut exact);
+        Example { codes: (0..len).map(|i| (i % 256) as u8).collect(), exact, span }
+    }
+
+    #[test]
+    fn chunks_carry_the_previous_samples_as_history() {
+        let ex = example(256);
+        let mut pass = Pass::new(vec![(&ex, View::Exact)], 20, 8192, 64, 128);
+        let (c0, _, t0) = pass.next_chunk(Device::Cpu).unwrap();
+        assert_eq!(t0, 128);
+        let c0 = Vec::<i64>::try_from(c0.view([-1])).unwrap();
+        assert!(c0[..64].iter().all(|&c| c == SILENCE_CODE as i64), "silence before the start");
+        assert_eq!(c0[64], 0);
+        let (c1, _, _) = pass.next_chunk(Device::Cpu).unwrap();
+        let c1 = Vec::<i64>::try_from(c1.view([-1])).unwrap();
+        assert_eq!(c1[0], 64, "history = the 64 samples before sample 128");
+        assert_eq!(c1[64], 128);
+        assert!(pass.next_chunk(Device::Cpu).is_none());
+    }
+
+    #[test]
+    fn live_view_ends_at_note_off_plus_release() {
+        let ex = example(256);
+        let mut pass = Pass::new(vec![(&ex, View::Live)], 20, 8192, 64, 256);
+        let (_, cond, _) = pass.next_chunk(Device::Cpu).unwrap();
+        let rem = Vec::<f32>::try_from(cond.scalars.select(2, 1).view([-1])).unwrap();
+        assert_eq!(rem[99], 1.0, "saturated while held");
+        assert!((rem[100] - 20.0 / 8192.0).abs() < 1e-9, "countdown from R at note-off");
+        assert_eq!(rem[120], 0.0, "silent after note-off + R even though the sound goes on");
+    }
+
+    #[test]
+    fn epoch_order_is_a_seeded_permutation() {
+        let a = epoch_order(50, 1, 0);
+        let mut sorted = a.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..50).collect::<Vec<_>>());
+        assert_eq!(a, epoch_order(50, 1, 0));
+        assert_ne!(a, epoch_order(50, 1, 1));
+    }
+}
