@@ -46,7 +46,7 @@ fn logits_depend_only_on_earlier_samples() {
     // Change the sample at chunk position p (codes index tf + p): only logits after p may move.
     for p in [0i64, 15, 16, 63, 64, 100, t - 2] {
         let changed = codes.copy();
-        let _ = changed.narrow(1, tf + p, 1).fill_(((codes.int64_value(&[0, tf + p]) + 77) % 256) as i64);
+        let _ = changed.narrow(1, tf + p, 1).fill_((codes.int64_value(&[0, tf + p]) + 77) % 256);
         let (logits, _) = tch::no_grad(|| m.forward(&changed, &batch(&rows), &m.initial_states(1)));
         let diff = (&logits - &base).abs().amax([2], false).squeeze_dim(0);
         let before = diff.narrow(0, 0, p + 1).max().double_value(&[]);
@@ -94,9 +94,9 @@ fn greedy_generation_equals_teacher_forced_argmax() {
     let mut codes: Vec<i64> = Vec::new();
     let mut padded_rows = Vec::new();
     for (r, o) in rows.iter().zip(&out) {
-        codes.extend(std::iter::repeat(128).take(tf as usize));
+        codes.extend(std::iter::repeat_n(128, tf as usize));
         codes.extend(o.iter().map(|&c| c as i64));
-        codes.extend(std::iter::repeat(128).take(whole - n));
+        codes.extend(std::iter::repeat_n(128, whole - n));
         let mut pr = r.clone();
         pr.resize(whole, Conditioning::SILENT);
         padded_rows.push(pr);

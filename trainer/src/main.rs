@@ -1,6 +1,7 @@
 //! `trainer`: builds datasets, trains, renders and evaluates Sackbut voices.
 
 mod audio;
+mod bench;
 mod dataset;
 mod render;
 mod train;
@@ -23,6 +24,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Render a MIDI file through a voice to WAV.
     Render(render::RenderArgs),
+    /// Time the inference engines on a voice: µs per sample step and real-time factor.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +34,7 @@ fn main() -> std::process::ExitCode {
         Command::Dataset(a) => dataset::run(a),
         Command::Train(a) => train::run(a),
         Command::Render(a) => render::run(a),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

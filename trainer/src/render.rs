@@ -71,8 +71,8 @@ pub enum EngineKind {
 pub struct LoadedVoice {
     /// The file's contents.
     pub voice: Voice,
-    /// Holds the weights `model` uses.
-    pub vs: nn::VarStore,
+    /// The store the weights were loaded into; kept beside the model it was built for.
+    _vs: nn::VarStore,
     /// The model.
     pub model: SampleRnn,
 }
@@ -83,7 +83,7 @@ impl LoadedVoice {
         let mut vs = nn::VarStore::new(device);
         let model = SampleRnn::new(&vs.root(), voice.meta.hparams);
         load_voice_into(&mut vs, &voice).map_err(|e| anyhow::anyhow!(e))?;
-        Ok(LoadedVoice { voice, vs, model })
+        Ok(LoadedVoice { voice, _vs: vs, model })
     }
 }
 

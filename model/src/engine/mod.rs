@@ -115,7 +115,7 @@ pub trait Engine {
 
     /// Whether the clock is at a top-frame boundary, where rows may be reset.
     fn at_frame_boundary(&self) -> bool {
-        self.clock_samples() % self.top_frame() as u64 == 0
+        self.samples_to_frame_boundary() == 0
     }
 
     /// Samples to generate before the next top-frame boundary (0 when at one).
@@ -186,7 +186,9 @@ mod tests {
         let c = [Conditioning::SILENT; 4];
         let short = [Conditioning::SILENT; 3];
         let mut seen = [false; 3];
-        let lens = |v: &[usize]| v.to_vec().into_iter();
+        fn lens(v: &[usize]) -> impl ExactSizeIterator<Item = usize> + '_ {
+            v.iter().copied()
+        }
         assert_eq!(check_block(3, &[0, 2], &[&c, &c], lens(&[4, 4]), 1, &mut seen), Ok(4));
         assert_eq!(
             check_block(3, &[0, 3], &[&c, &c], lens(&[4, 4]), 1, &mut seen),

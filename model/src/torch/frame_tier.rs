@@ -54,7 +54,7 @@ impl FrameTier {
     pub fn forward(&self, frames: &Tensor, cond_proj: &Tensor, upper: Option<&Tensor>, h: &Tensor) -> (Tensor, Tensor) {
         let mut x = self.input.forward(frames) + cond_proj;
         if let Some(u) = upper {
-            x = x + u;
+            x += u;
         }
         let (out, state) = self.gru.seq_init(&x, &nn::GRUState(h.shallow_clone()));
         let (b, n) = (out.size()[0], out.size()[1]);

@@ -129,16 +129,16 @@ impl<'m> TorchGenerator<'m> {
         let uniforms: Vec<f32> = rngs.iter_mut().flat_map(|r| (0..n).map(|_| r.next_f32()).collect::<Vec<_>>()).collect();
         let uniforms = Tensor::from_slice(&uniforms).view([b, n as i64]).to_device(self.device);
         let mut codes = Vec::with_capacity(n);
-        let mut t = self.t;
-        for i in 0..n as i64 {
-            if t % tf == 0 {
+        for (i, t) in (0..n as i64).zip(self.t..) {
+            let (phase, sub) = (t % tf, t % mf);
+            if phase == 0 {
                 let frames = frame_input(&state.history).unsqueeze(1);
                 let (up, h) = m.top.forward(&frames, &top_cp.narrow(1, i, 1), None, &state.states.top);
                 state.top_up = up;
                 state.states.top = h;
             }
-            if t % mf == 0 {
-                let k = ((t % tf) / mf) as i64;
+            if sub == 0 {
+                let k = (phase / mf) as i64;
                 let frames = frame_input(&state.history.narrow(1, (tf - mf) as i64, mf as i64)).unsqueeze(1);
                 let upper = state.top_up.narrow(1, k, 1);
                 let (up, h) = m.mid.forward(&frames, &mid_cp.narrow(1, i, 1), Some(&upper), &state.states.mid);
@@ -146,12 +146,11 @@ impl<'m> TorchGenerator<'m> {
                 state.states.mid = h;
             }
             let window = state.history.narrow(1, tf as i64 - w, w);
-            let upper = state.mid_up.select(1, (t % mf) as i64);
+            let upper = state.mid_up.select(1, sub as i64);
             let logits = m.mlp.step(&window, &upper, &mlp_cp.select(1, i));
             let code = sample(&logits, self.temperature, &uniforms.narrow(1, i, 1));
             state.history = Tensor::cat(&[state.history.narrow(1, 1, tf as i64 - 1), code.unsqueeze(1)], 1);
             codes.push(code);
-            t += 1;
         }
         Tensor::stack(&codes, 1)
     }

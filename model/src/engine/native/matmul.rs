@@ -34,6 +34,7 @@ impl InitPtr {
     ///
     /// # Safety
     /// For `Bias`, `o0` is within the bias slice the pointer came from.
+    #[cfg(target_arch = "x86_64")]
     pub(super) unsafe fn at(self, o0: usize) -> InitPtr {
         match self {
             // SAFETY: the caller keeps `o0` inside the bias (length ≥ out_pad).

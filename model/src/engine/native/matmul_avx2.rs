@@ -70,7 +70,7 @@ pub(super) unsafe fn matmul(w: &PackedMatrix, x: *const f32, xs: usize, n: usize
 /// output) has `R` rows of `width` at stride `ys`; a bias holds `width` values.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 unsafe fn tile<const R: usize, const C: usize>(
     w: *const f32,
     width: usize,

@@ -58,7 +58,7 @@ pub(super) unsafe fn matmul(w: &PackedMatrix, x: *const f32, xs: usize, n: usize
 /// packed weights, `y` has `R` rows of `16P` at stride `ys`, a bias holds `16P` values.
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
 #[inline]
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 unsafe fn tile<const R: usize, const P: usize>(
     w: *const f32,
     k: usize,

@@ -244,13 +244,14 @@ impl NativeEngine {
         let (tf, mf) = (self.hp.top_frame(), self.hp.mid_frame);
         for i in 0..n {
             let phase = (self.clock % tf as u64) as usize;
+            let sub = phase % mf;
             if phase == 0 {
                 self.top_step(rows, cond, i);
             }
-            if phase % mf == 0 {
+            if sub == 0 {
                 self.mid_step(rows, cond, i, phase / mf);
             }
-            self.mlp_step(rows, cond, i, phase % mf, src);
+            self.mlp_step(rows, cond, i, sub, src);
             self.clock += 1;
         }
     }

@@ -5,7 +5,7 @@
 //! path (no fused multiply-adds are introduced), so these steps agree bit for bit across
 //! paths; only the matrix kernels differ in rounding.
 
-use super::isa::{Dispatch, Isa};
+use super::isa::Dispatch;
 
 /// Defines `pub fn name(d: Dispatch, args…)` running `body` compiled for `d`'s instruction set.
 macro_rules! multiversion {
@@ -35,10 +35,10 @@ macro_rules! multiversion {
             match d.isa() {
                 // SAFETY: a Dispatch for Avx512 exists only if the CPU runs those features.
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => unsafe { avx512($($arg),*) },
+                super::isa::Isa::Avx512 => unsafe { avx512($($arg),*) },
                 // SAFETY: a Dispatch for Avx2Fma exists only if the CPU runs AVX2 and FMA.
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2Fma => unsafe { avx2($($arg),*) },
+                super::isa::Isa::Avx2Fma => unsafe { avx2($($arg),*) },
                 _ => generic($($arg),*),
             }
         }
@@ -55,13 +55,13 @@ pub fn exp(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     // 1.5 · 2^23: adding it rounds to an integer held in the low mantissa bits.
     const MAGIC: f32 = 12_582_912.0;
-    let x = x.max(-87.0).min(88.0);
+    let x = x.clamp(-87.0, 88.0);
     let t = x * LOG2E + MAGIC;
     let k = t - MAGIC;
     let ki = t.to_bits() as i32 - MAGIC.to_bits() as i32;
     let r = x - k * LN2_HI - k * LN2_LO;
     let p = ((((1.987_569_2e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r
-        + 5.000_000_1e-1;
+        + 0.5;
     let e = p * (r * r) + r + 1.0;
     e * f32::from_bits(((ki + 127) << 23) as u32)
 }
@@ -188,6 +188,7 @@ multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::native::isa::Isa;
 
     #[test]
     fn exp_sigmoid_tanh_are_accurate() {
