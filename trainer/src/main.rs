@@ -3,6 +3,7 @@
 mod audio;
 mod bench;
 mod dataset;
+mod eval;
 mod render;
 mod train;
 
@@ -24,6 +25,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Render a MIDI file through a voice to WAV.
     Render(render::RenderArgs),
+    /// Measure a voice: test NLL, pitch, clipping, silence, timing and velocity.
+    Eval(eval::EvalArgs),
     /// Time the inference engines on a voice: µs per sample step and real-time factor.
     Bench(bench::BenchArgs),
 }
@@ -34,6 +37,7 @@ fn main() -> std::process::ExitCode {
         Command::Dataset(a) => dataset::run(a),
         Command::Train(a) => train::run(a),
         Command::Render(a) => render::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
     };
     match result {
