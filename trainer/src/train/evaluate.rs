@@ -5,18 +5,25 @@ use tch::Device;
 
 use super::examples::{Example, Pass, View};
 
+/// How a split is walked for a teacher-forced NLL.
+#[derive(Clone, Copy, Debug)]
+pub struct NllSetup {
+    /// Sequences evaluated together.
+    pub batch: usize,
+    /// Chunk length in samples (a multiple of the top frame).
+    pub seq_len: usize,
+    /// The voice's release R (for the live view; evaluation uses the exact one).
+    pub release: u32,
+    /// Whether the model was trained with conditioning (else it is fed silence).
+    pub conditioned: bool,
+    /// Where the model runs.
+    pub device: Device,
+}
+
 /// Mean NLL in bits per sample of `examples` under `model` with the exact conditioning (or none
 /// for an unconditioned model), at most `max_examples` of them; `None` for an empty split.
-pub fn nll_bits(
-    model: &SampleRnn,
-    examples: &[Example],
-    max_examples: usize,
-    batch: usize,
-    seq_len: usize,
-    release: u32,
-    conditioned: bool,
-    device: Device,
-) -> Option<f64> {
+pub fn nll_bits(model: &SampleRnn, examples: &[Example], max_examples: usize, setup: NllSetup) -> Option<f64> {
+    let NllSetup { batch, seq_len, release, conditioned, device } = setup;
     let examples = &examples[..examples.len().min(max_examples)];
     if examples.is_empty() {
         return None;

@@ -69,16 +69,6 @@ impl<'a> Pass<'a> {
         Pass { rows, release, horizon, top_frame, seq_len, pos: 0, cond: Vec::new() }
     }
 
-    /// Rows in this pass.
-    pub fn batch(&self) -> usize {
-        self.rows.len()
-    }
-
-    /// Whether every chunk has been taken.
-    pub fn done(&self) -> bool {
-        self.pos >= self.rows[0].0.codes.len()
-    }
-
     /// The next chunk: codes `[B, top_frame + T]` (history first) and the conditioning of its
     /// `T` samples, or `None` when the pass is done.
     pub fn next_chunk(&mut self, device: Device) -> Option<(Tensor, CondBatch, usize)> {

@@ -25,6 +25,9 @@ pub struct LogRow {
     pub elapsed_s: f64,
 }
 
+/// One curve of the plot: its name, colour and (step, bits) points.
+type Curve = (&'static str, RGBColor, Vec<(f64, f64)>);
+
 const HEADER: &str = "step,epoch,samples,train_bits,valid_bits,test_bits,elapsed_s";
 
 fn opt(v: Option<f64>) -> String {
@@ -83,7 +86,7 @@ pub fn write(path: &Path, rows: &[LogRow]) -> Result<()> {
 
 /// Registers a system font for plot labels once; false if none is installed (the plot is
 /// then skipped with a warning rather than drawn without labels).
-fn ensure_font() -> bool {
+pub(crate) fn ensure_font() -> bool {
     static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *FONT.get_or_init(|| {
         const CANDIDATES: &[&str] = &[
@@ -113,7 +116,7 @@ pub fn plot(path: &Path, rows: &[LogRow], title: &str) -> Result<bool> {
     {
         let root = BitMapBackend::new(&tmp, (960, 600)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow::anyhow!("plot: {e}"))?;
-        let series: [(&str, RGBColor, Vec<(f64, f64)>); 3] = [
+        let series: [Curve; 3] = [
             ("train", RGBColor(31, 119, 180), rows.iter().map(|r| (r.step as f64, r.train_bits)).collect()),
             ("valid", RGBColor(255, 127, 14), rows.iter().filter_map(|r| Some((r.step as f64, r.valid_bits?))).collect()),
             ("test", RGBColor(44, 160, 44), rows.iter().filter_map(|r| Some((r.step as f64, r.test_bits?))).collect()),

@@ -1,8 +1,8 @@
 //! `trainer train`: truncated-BPTT training of a conditioned SampleRNN on a dataset.
 
-mod evaluate;
-mod examples;
-mod loss_log;
+pub(crate) mod evaluate;
+pub(crate) mod examples;
+pub(crate) mod loss_log;
 mod preview;
 mod run_state;
 
@@ -133,7 +133,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     tch::set_num_threads(threads.max(1));
     let hp = hparams(args)?;
     let tf = hp.top_frame();
-    if args.seq_len == 0 || args.seq_len % tf != 0 {
+    if args.seq_len == 0 || !args.seq_len.is_multiple_of(tf) {
         bail!("--seq-len {}: must be a positive multiple of the {tf}-sample top frame", args.seq_len);
     }
     if args.batch == 0 {
@@ -207,7 +207,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 
     let batch = args.batch.min(train.len());
     let passes_per_epoch = (train.len() / batch) as u64;
-    let eval_batch = 16;
+    let setup = evaluate::NllSetup { batch: 16, seq_len: args.seq_len, release, conditioned, device };
     let (mut window_nats, mut window_samples) = (0.0f64, 0u64);
     let mut rate_clock = (Instant::now(), 0u64);
     let mut quiet_clock = Instant::now();
@@ -268,7 +268,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 if state.step % args.eval_every == 0 || last {
                     state.wall_s = wall_before + run_clock.elapsed().as_secs_f64();
                     let eval = |set: &[examples::Example]| {
-                        evaluate::nll_bits(&model, set, args.eval_examples, eval_batch, args.seq_len, release, conditioned, device)
+                        evaluate::nll_bits(&model, set, args.eval_examples, setup)
                     };
                     let valid_bits = eval(&valid);
                     let test_bits = eval(&test);
@@ -329,7 +329,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     state.wall_s = wall_before + run_clock.elapsed().as_secs_f64();
-    finish(args, &ds, &test, &state, &best_path, device, release, conditioned, started)
+    finish(args, &test, &state, &best_path, device, release, conditioned, started)
 }
 
 fn state_exists(out: &Path) -> bool {
@@ -340,7 +340,6 @@ fn state_exists(out: &Path) -> bool {
 #[allow(clippy::too_many_arguments)]
 fn finish(
     args: &TrainArgs,
-    _ds: &Dataset,
     test: &[examples::Example],
     state: &RunState,
     best_path: &Path,
@@ -351,7 +350,8 @@ fn finish(
 ) -> Result<()> {
     let mut best = Voice::read(best_path)?;
     let lv = crate::render::LoadedVoice::new(best.clone(), device)?;
-    let test_bits = evaluate::nll_bits(&lv.model, test, usize::MAX, 16, args.seq_len, release, conditioned, device);
+    let setup = evaluate::NllSetup { batch: 16, seq_len: args.seq_len, release, conditioned, device };
+    let test_bits = evaluate::nll_bits(&lv.model, test, usize::MAX, setup);
     best.meta.training.test_nll_bits = test_bits;
     best.meta.training.wall_s = state.wall_s;
     best.write(best_path)?;

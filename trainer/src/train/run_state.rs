@@ -41,3 +41,28 @@ impl RunState {
             .with_context(|| format!("{}: cannot write run state", path.display()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RunState { step: 42, epoch: 3, pass_in_epoch: 1, passes: 20, samples_seen: 999, best_valid_bits: Some(2.5), wall_s: 12.0 };
+        s.write(dir.path()).unwrap();
+        let back = RunState::read(dir.path()).unwrap();
+        assert_eq!((back.step, back.epoch, back.pass_in_epoch, back.passes), (42, 3, 1, 20));
+        assert_eq!(back.best_valid_bits, Some(2.5));
+    }
+
+    #[test]
+    fn missing_or_damaged_state_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let msg = format!("{:#}", RunState::read(dir.path()).unwrap_err());
+        assert!(msg.contains("state.json") && msg.contains("cannot resume"), "{msg}");
+        std::fs::write(dir.path().join("state.json"), "{\"step\": \"many\"}").unwrap();
+        let msg = format!("{:#}", RunState::read(dir.path()).unwrap_err());
+        assert!(msg.contains("state.json") && msg.contains("damaged"), "{msg}");
+    }
+}
