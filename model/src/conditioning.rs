@@ -1,5 +1,11 @@
-//! The conditioning streams the model sees for every audio sample: `note`, `velocity` and
-//! `remaining` (DESIGN.md "Data and conditioning"), built from a voice's note spans.
+//! The conditioning streams the model sees for every audio sample: `note`, `velocity`,
+//! `remaining` (DESIGN.md "Data and conditioning") and `age`, built from a voice's note spans.
+//!
+//! `age` (samples since the note-on) is not in the thesis. Without it, a held note's
+//! conditioning is constant from the onset until `remaining` drops below the horizon, so the
+//! moment a note starts is visible only in the model's own (still silent) audio: a model
+//! trained that way often failed to leave silence at all. The plugin knows note-on times
+//! exactly, so `age` costs nothing live.
 
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +15,10 @@ pub const NOTE_NONE: u8 = 128;
 pub const NOTE_ROWS: usize = 129;
 /// Default horizon H in samples: `remaining` saturates here.
 pub const DEFAULT_HORIZON: u32 = 8192;
+/// Default age horizon in samples (256 ms at 16 kHz): `age` saturates here, past the attack.
+pub const DEFAULT_AGE_HORIZON: u32 = 4096;
+/// Scalar features per sample besides the note embedding: velocity, remaining, age.
+pub const SCALAR_FEATURES: usize = 3;
 
 /// One note on one voice's timeline, in samples at the model rate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,18 +55,21 @@ pub struct Conditioning {
     pub velocity: u8,
     /// Samples until the sound ends, saturated at the horizon; 0 in silence.
     pub remaining: u32,
+    /// Samples since the note-on; 0 in silence.
+    pub age: u32,
 }
 
 impl Conditioning {
     /// Silence: no note.
-    pub const SILENT: Conditioning = Conditioning { note: NOTE_NONE, velocity: 0, remaining: 0 };
+    pub const SILENT: Conditioning = Conditioning { note: NOTE_NONE, velocity: 0, remaining: 0, age: 0 };
 
-    /// The two scalar features the model sees besides the note embedding:
-    /// velocity / 127 and min(remaining, H) / H.
-    pub fn scalar_features(self, horizon: u32) -> [f32; 2] {
+    /// The scalar features the model sees besides the note embedding: velocity / 127,
+    /// min(remaining, H) / H and min(age, A) / A (A = `age_horizon`).
+    pub fn scalar_features(self, horizon: u32, age_horizon: u32) -> [f32; SCALAR_FEATURES] {
         [
             self.velocity as f32 / 127.0,
             self.remaining.min(horizon) as f32 / horizon as f32,
+            self.age.min(age_horizon) as f32 / age_horizon as f32,
         ]
     }
 }
@@ -81,7 +94,9 @@ impl NoteSpan {
             RemainingRule::Live { lookahead, .. } => t + lookahead as u64 >= self.note_off,
         };
         let remaining = if known { (end - t).min(horizon as u64) as u32 } else { horizon };
-        Some(Conditioning { note: self.note, velocity: self.velocity, remaining })
+        // Saturated far beyond any age horizon, so a u32 never wraps.
+        let age = (t - self.onset).min(u32::MAX as u64) as u32;
+        Some(Conditioning { note: self.note, velocity: self.velocity, remaining, age })
     }
 }
 
@@ -168,6 +183,14 @@ mod tests {
     }
 
     #[test]
+    fn age_counts_from_the_note_on_and_is_zero_in_silence() {
+        let mut c = vec![Conditioning::SILENT; 10];
+        fill(&[SPAN], RemainingRule::Live { release: 2, lookahead: 0 }, 100, 0, &mut c);
+        let age: Vec<u32> = c.iter().map(|c| c.age).collect();
+        assert_eq!(age, vec![0, 0, 0, 1, 2, 3, 4, 0, 0, 0]);
+    }
+
+    #[test]
     fn a_later_onset_cuts_the_earlier_note() {
         let second = NoteSpan { note: 62, velocity: 50, onset: 4, note_off: 6, end: 7 };
         let (note, vel, rem) = streams(&[SPAN, second], RemainingRule::Exact, 100, 9);
@@ -194,9 +217,9 @@ mod tests {
 
     #[test]
     fn scalar_features_are_normalised() {
-        let c = Conditioning { note: 60, velocity: 127, remaining: 10_000 };
-        assert_eq!(c.scalar_features(8192), [1.0, 1.0]);
-        let c = Conditioning { note: 60, velocity: 0, remaining: 2048 };
-        assert_eq!(c.scalar_features(8192), [0.0, 0.25]);
+        let c = Conditioning { note: 60, velocity: 127, remaining: 10_000, age: 9_000 };
+        assert_eq!(c.scalar_features(8192, 4096), [1.0, 1.0, 1.0]);
+        let c = Conditioning { note: 60, velocity: 0, remaining: 2048, age: 1024 };
+        assert_eq!(c.scalar_features(8192, 4096), [0.0, 0.25, 0.25]);
     }
 }

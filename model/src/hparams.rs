@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::conditioning::{DEFAULT_HORIZON, NOTE_ROWS};
+use crate::conditioning::{DEFAULT_AGE_HORIZON, DEFAULT_HORIZON, NOTE_ROWS, SCALAR_FEATURES};
 use crate::quantize::Q_LEVELS;
 
 /// Shape of a three-tier conditioned SampleRNN (frame sizes [mid_frame, top_ratio]).
@@ -34,6 +34,8 @@ pub struct HParams {
     pub rnn_layers: usize,
     /// Horizon H: `remaining` is fed as min(remaining, H) / H.
     pub horizon: u32,
+    /// Age horizon A: samples since the note-on are fed as min(age, A) / A.
+    pub age_horizon: u32,
 }
 
 impl HParams {
@@ -48,6 +50,7 @@ impl HParams {
         note_emb_dim: 8,
         rnn_layers: 1,
         horizon: DEFAULT_HORIZON,
+        age_horizon: DEFAULT_AGE_HORIZON,
     };
 
     /// A first real voice: trains on CPU in tens of minutes, plays in real time.
@@ -61,6 +64,7 @@ impl HParams {
         note_emb_dim: 16,
         rnn_layers: 1,
         horizon: DEFAULT_HORIZON,
+        age_horizon: DEFAULT_AGE_HORIZON,
     };
 
     /// The preset called `name`.
@@ -80,9 +84,9 @@ impl HParams {
         self.mid_frame * self.top_ratio
     }
 
-    /// Width of the conditioning vector: note embedding + velocity + remaining.
+    /// Width of the conditioning vector: note embedding + velocity, remaining and age.
     pub fn cond_dim(&self) -> usize {
-        self.note_emb_dim + 2
+        self.note_emb_dim + SCALAR_FEATURES
     }
 
     /// Every tensor a voice file of this shape holds, with its shape, in a fixed order.
@@ -140,6 +144,7 @@ impl HParams {
             ("note_emb_dim", self.note_emb_dim),
             ("rnn_layers", self.rnn_layers),
             ("horizon", self.horizon as usize),
+            ("age_horizon", self.age_horizon as usize),
         ];
         for (name, v) in positive {
             if v == 0 || v > 1 << 16 {

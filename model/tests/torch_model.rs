@@ -28,7 +28,7 @@ fn cond_rows(batch: usize, len: usize) -> Vec<Vec<Conditioning>> {
 
 fn batch(rows: &[Vec<Conditioning>]) -> CondBatch {
     let refs: Vec<&[Conditioning]> = rows.iter().map(|r| r.as_slice()).collect();
-    CondBatch::from_rows(&refs, 8192, Device::Cpu)
+    CondBatch::from_rows(&refs, &HParams::TINY, Device::Cpu)
 }
 
 fn random_codes(b: i64, n: i64) -> Tensor {

@@ -187,7 +187,7 @@ fn bench_voice(args: &BenchArgs) -> Result<(Voice, String)> {
 /// is held), a different note per row.
 fn held_note(r: usize, horizon: u32) -> Conditioning {
     let note = 40 + (3 * r % 38) as u8;
-    Conditioning { note: note.min(NOTE_NONE - 1), velocity: 100, remaining: horizon }
+    Conditioning { note: note.min(NOTE_NONE - 1), velocity: 100, remaining: horizon, age: horizon }
 }
 
 /// Times `samples` samples of `engine` on rows `0..batch` in blocks of `block`; µs per step.

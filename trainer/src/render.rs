@@ -100,11 +100,22 @@ pub fn render_spans(
     temperature: f64,
 ) -> Vec<f32> {
     let mut gen = TorchGenerator::new(model, device, voices.len().max(1), seed, temperature);
-    render_with(&mut gen, voice, voices, len, seed, temperature as f32)
+    render_with(&mut gen, voice, voices, len, seed, temperature as f32, RowStart::FirstNote)
 }
 
-/// Renders each voice's spans with `engine` (one row per voice, `voices.len().max(1)` rows, all
-/// reset with `seed` at the engine's current boundary) and mixes them: `len` samples at 16 kHz.
+/// When a row starts generating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowStart {
+    /// At the top-frame boundary at or before the row's first note (reset there): before it
+    /// the row is idle and exactly silent, as a plugin voice that has not played yet.
+    FirstNote,
+    /// At sample 0, so the model's own silence before the first note is heard (for `eval`).
+    Zero,
+}
+
+/// Renders each voice's spans with `engine` (one row per voice, `voices.len().max(1)` rows, each
+/// reset with `seed` when it starts, see [`RowStart`]) and mixes them: `len` samples at 16 kHz.
+/// The engine's clock must be at a top-frame boundary (a fresh engine's is).
 pub fn render_with(
     engine: &mut dyn Engine,
     voice: &Voice,
@@ -112,35 +123,56 @@ pub fn render_with(
     len: usize,
     seed: u64,
     temperature: f32,
+    row_start: RowStart,
 ) -> Vec<f32> {
     let rows = voices.len().max(1);
     assert!(engine.max_batch() >= rows, "the engine holds fewer rows than there are voices");
+    assert!(engine.at_frame_boundary(), "render_with starts at a top-frame boundary");
     let horizon = voice.meta.hparams.horizon;
     let decode = voice.meta.quantization.decode_table();
     let conditioned = voice.meta.training.conditioned;
-    for r in 0..rows {
-        engine.reset_row(r, seed).expect("a fresh engine is at a frame boundary");
-    }
+    let tf = engine.top_frame();
+    // Where each row is reset and starts generating; rows without notes never do.
+    let starts: Vec<Option<usize>> = (0..rows)
+        .map(|r| match row_start {
+            RowStart::Zero => Some(0),
+            RowStart::FirstNote => voices.get(r)?.first().map(|s| s.onset as usize / tf * tf),
+        })
+        .collect();
     engine.set_temperature(temperature);
-    let row_ids: Vec<usize> = (0..rows).collect();
+    let mut active: Vec<usize> = Vec::with_capacity(rows);
     let mut mix = vec![0f32; len];
     let mut cond = vec![vec![Conditioning::SILENT; BLOCK]; rows];
     let mut codes = vec![vec![0u8; BLOCK]; rows];
     let mut start = 0;
     while start < len {
-        let n = BLOCK.min(len - start);
-        for (r, c) in cond.iter_mut().enumerate() {
-            let spans = voices.get(r).map_or(&[][..], |v| v.as_slice());
-            c[..n].fill(Conditioning::SILENT);
-            if conditioned {
-                fill(spans, RemainingRule::Exact, horizon, start as u64, &mut c[..n]);
+        for (r, s) in starts.iter().enumerate() {
+            if *s == Some(start) {
+                engine.reset_row(r, seed).expect("rows start at top-frame boundaries");
+                active.push(r);
             }
         }
-        let cond_refs: Vec<&[Conditioning]> = cond.iter().map(|c| &c[..n]).collect();
-        let mut outs: Vec<&mut [u8]> = codes.iter_mut().map(|c| &mut c[..n]).collect();
-        engine.generate(&row_ids, &cond_refs, &mut outs).expect("well-formed block");
-        for row in &codes {
-            for (m, &c) in mix[start..start + n].iter_mut().zip(&row[..n]) {
+        active.sort_unstable(); // `generate` takes the rows in the order of their slices
+        // Blocks end where the next row starts, so it can be reset at its boundary.
+        let next_start = starts.iter().flatten().copied().filter(|&s| s > start).min().unwrap_or(usize::MAX);
+        let n = BLOCK.min(len - start).min(next_start - start);
+        if active.is_empty() {
+            engine.skip(n);
+            start += n;
+            continue;
+        }
+        for &r in &active {
+            let c = &mut cond[r][..n];
+            c.fill(Conditioning::SILENT);
+            if conditioned {
+                fill(&voices[r], RemainingRule::Exact, horizon, start as u64, c);
+            }
+        }
+        let cond_refs: Vec<&[Conditioning]> = active.iter().map(|&r| &cond[r][..n]).collect();
+        let mut outs: Vec<&mut [u8]> = codes.iter_mut().enumerate().filter(|(r, _)| active.contains(r)).map(|(_, c)| &mut c[..n]).collect();
+        engine.generate(&active, &cond_refs, &mut outs).expect("well-formed block");
+        for &r in &active {
+            for (m, &c) in mix[start..start + n].iter_mut().zip(&codes[r][..n]) {
                 *m += decode[c as usize];
             }
         }
@@ -189,7 +221,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     let mut audio = match args.engine {
         EngineKind::Native => {
             let mut engine = NativeEngine::new(&voice, rows).map_err(|e| anyhow::anyhow!("{}: {e}", args.voice.display()))?;
-            render_with(&mut engine, &voice, &voices, len, args.seed, args.temperature as f32)
+            render_with(&mut engine, &voice, &voices, len, args.seed, args.temperature as f32, RowStart::FirstNote)
         }
         EngineKind::Torch => {
             if device == Device::Cpu {

@@ -137,6 +137,11 @@ pub trait Engine {
     /// Every `cond[i]` and `out[i]` has the same length, the block length; the clock advances
     /// by it. Rows not listed are idle. Arguments are checked before anything runs.
     fn generate(&mut self, rows: &[usize], cond: &[&[Conditioning]], out: &mut [&mut [u8]]) -> Result<(), EngineError>;
+
+    /// Advances the clock by `samples` with every row idle: what `generate` with no rows would
+    /// do if it could know the block length. Used to wait, computing nothing, for the frame
+    /// boundary where the first note's row is reset.
+    fn skip(&mut self, samples: usize);
 }
 
 /// Checks the shape of a `generate`-like call: `rows` unique and in range, one conditioning and

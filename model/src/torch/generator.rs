@@ -122,7 +122,7 @@ impl<'m> TorchGenerator<'m> {
         let hp = m.hp;
         let b = rngs.len() as i64;
         let (tf, mf, w) = (hp.top_frame() as u64, hp.mid_frame as u64, m.mlp.window);
-        let c = m.cond_features(&CondBatch::from_rows(cond, hp.horizon, self.device));
+        let c = m.cond_features(&CondBatch::from_rows(cond, &hp, self.device));
         let top_cp = m.top.project_cond(&c);
         let mid_cp = m.mid.project_cond(&c);
         let mlp_cp = m.mlp.project_cond(&c);
@@ -191,6 +191,10 @@ impl Engine for TorchGenerator<'_> {
 
     fn set_temperature(&mut self, temperature: f32) {
         self.temperature = if temperature.is_nan() { 0.0 } else { temperature.max(0.0) as f64 };
+    }
+
+    fn skip(&mut self, samples: usize) {
+        self.t += samples as u64;
     }
 
     fn generate(&mut self, rows: &[usize], cond: &[&[Conditioning]], out: &mut [&mut [u8]]) -> Result<(), EngineError> {

@@ -36,7 +36,7 @@ use sackbut_model::MODEL_RATE_HZ;
 
 use crate::audio::wav::write_wav_i16;
 use crate::dataset::manifest::{Dataset, Split};
-use crate::render::{plan, render_with, LoadedVoice};
+use crate::render::{plan, render_with, LoadedVoice, RowStart};
 use crate::train::evaluate::{nll_bits, NllSetup};
 use crate::train::examples::load_split;
 use report::{BaselineNll, Clipping, EvalReport, Files, Group, NllReport, NoteReport, Settings, VelocityReport, VoiceInfo};
@@ -118,7 +118,8 @@ fn render_note(engine: &mut NativeEngine, voice: &Voice, key: u8, velocity: u8, 
     let tf = engine.top_frame();
     let len = len.div_ceil(tf) * tf;
     let span = voices[0][0];
-    let audio = render_with(engine, voice, &voices, len, seed, temperature);
+    // From sample 0, so the model's own silence before the note is measured.
+    let audio = render_with(engine, voice, &voices, len, seed, temperature, RowStart::Zero);
     Render { span, audio }
 }
 

@@ -33,7 +33,7 @@ pub fn nll_bits(model: &SampleRnn, examples: &[Example], max_examples: usize, se
     let (mut nats, mut count) = (0.0f64, 0usize);
     for group in examples.chunks(batch.max(1)) {
         let rows = group.iter().map(|e| (e, view)).collect();
-        let mut pass = Pass::new(rows, release, model.hp.horizon, model.hp.top_frame(), seq_len);
+        let mut pass = Pass::new(rows, release, model.hp, seq_len, 0);
         let mut states = model.initial_states(group.len() as i64);
         while let Some((codes, cond, t)) = pass.next_chunk(device) {
             let (logits, next) = model.forward(&codes, &cond, &states);

@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use sackbut_model::conditioning::{fill, Conditioning, RemainingRule};
+use sackbut_model::hparams::HParams;
 use sackbut_model::quantize::SILENCE_CODE;
 use sackbut_model::rng::SplitMix64;
 use tch::{Device, Tensor};
@@ -10,13 +11,12 @@ use crate::dataset::manifest::{Dataset, Split};
 use sackbut_model::conditioning::NoteSpan;
 use sackbut_model::torch::CondBatch;
 
-/// One example: its codes, the exact conditioning from the file, and its note span.
+/// One example: its codes and its note span (the conditioning of either view is built from the
+/// span; `Dataset::load_example` has checked that the file's streams equal the exact view).
 pub struct Example {
     /// Quantized audio.
     pub codes: Vec<u8>,
-    /// The exact (offline) conditioning stored in the dataset.
-    pub exact: Vec<Conditioning>,
-    /// The note, for the live view.
+    /// The note.
     pub span: NoteSpan,
 }
 
@@ -28,13 +28,9 @@ pub fn load_split(ds: &Dataset, split: Split, top_frame: usize) -> Result<Vec<Ex
     }
     ds.split(split)
         .map(|entry| {
-            let data = ds.load_example(entry)?;
-            let exact = (0..len)
-                .map(|t| Conditioning { note: data.note[t], velocity: data.velocity[t], remaining: data.remaining[t] as u32 })
-                .collect();
-            let mut codes = data.codes;
+            let mut codes = ds.load_example(entry)?.codes;
             codes.truncate(len);
-            Ok(Example { codes, exact, span: entry.span })
+            Ok(Example { codes, span: entry.span })
         })
         .collect::<Result<Vec<_>>>()
         .with_context(|| format!("loading the {split:?} split of {}", ds.dir.display()))
@@ -55,8 +51,7 @@ pub enum View {
 pub struct Pass<'a> {
     rows: Vec<(&'a Example, View)>,
     release: u32,
-    horizon: u32,
-    top_frame: usize,
+    hp: HParams,
     seq_len: usize,
     /// Next chunk's first sample.
     pub pos: usize,
@@ -64,9 +59,11 @@ pub struct Pass<'a> {
 }
 
 impl<'a> Pass<'a> {
-    /// A pass over `rows` (all the same length).
-    pub fn new(rows: Vec<(&'a Example, View)>, release: u32, horizon: u32, top_frame: usize, seq_len: usize) -> Self {
-        Pass { rows, release, horizon, top_frame, seq_len, pos: 0, cond: Vec::new() }
+    /// A pass over `rows` (all the same length) from sample `start` (a multiple of the top
+    /// frame; the samples before it are the first chunk's history).
+    pub fn new(rows: Vec<(&'a Example, View)>, release: u32, hp: HParams, seq_len: usize, start: usize) -> Self {
+        debug_assert_eq!(start % hp.top_frame(), 0);
+        Pass { rows, release, hp, seq_len, pos: start, cond: Vec::new() }
     }
 
     /// The next chunk: codes `[B, top_frame + T]` (history first) and the conditioning of its
@@ -77,7 +74,8 @@ impl<'a> Pass<'a> {
             return None;
         }
         let (start, t) = (self.pos, self.seq_len.min(len - self.pos));
-        let tf = self.top_frame;
+        let tf = self.hp.top_frame();
+        let horizon = self.hp.horizon;
         let b = self.rows.len();
         let mut codes = Vec::with_capacity(b * (tf + t));
         self.cond.clear();
@@ -88,19 +86,17 @@ impl<'a> Pass<'a> {
                 codes.push(if idx < 0 { SILENCE_CODE } else { ex.codes[idx as usize] } as i64);
             }
             let out = &mut self.cond[r * t..(r + 1) * t];
-            match view {
-                View::Exact => out.copy_from_slice(&ex.exact[start..start + t]),
-                View::Live => {
-                    let rule = RemainingRule::Live { release: self.release, lookahead: 0 };
-                    fill(std::slice::from_ref(&ex.span), rule, self.horizon, start as u64, out);
-                }
-                View::Unconditioned => {}
-            }
+            let rule = match view {
+                View::Exact => RemainingRule::Exact,
+                View::Live => RemainingRule::Live { release: self.release, lookahead: 0 },
+                View::Unconditioned => continue,
+            };
+            fill(std::slice::from_ref(&ex.span), rule, horizon, start as u64, out);
         }
         self.pos += t;
         let codes = Tensor::from_slice(&codes).view([b as i64, (tf + t) as i64]).to_device(device);
         let rows: Vec<&[Conditioning]> = self.cond.chunks(t).collect();
-        Some((codes, CondBatch::from_rows(&rows, self.horizon, device), t))
+        Some((codes, CondBatch::from_rows(&rows, &self.hp, device), t))
     }
 }
 
@@ -113,6 +109,21 @@ pub fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
         order.swap(i, j);
     }
     order
+}
+
+/// Where pass `pass` starts: every other pass (seeded) at the start of the examples, the others
+/// at a seeded, top-frame-aligned point up to `min_silence` samples before the earliest onset
+/// among `rows`. The 1 s of silence before every onset is mostly redundant; cropping it makes
+/// onsets, the rarest and hardest moments to learn, more frequent per step, while the uncropped
+/// passes keep long silences (which must stay silent) in the diet.
+pub fn crop_start(rows: &[(&Example, View)], seed: u64, pass: u64, min_silence: usize, top_frame: usize) -> usize {
+    let onset = rows.iter().map(|(e, _)| e.span.onset as usize).min().unwrap_or(0);
+    let room = onset.saturating_sub(min_silence) / top_frame;
+    let mut rng = SplitMix64::for_row(seed ^ 0xC40F, pass);
+    if rng.next_u64() % 2 == 0 {
+        return 0;
+    }
+    (rng.next_u64() % (room as u64 + 1)) as usize * top_frame
 }
 
 /// The view for row `row` of pass `pass`: live with probability `live_share`.
@@ -134,15 +145,15 @@ mod tests {
 
     fn example(len: usize) -> Example {
         let span = NoteSpan { note: 50, velocity: 80, onset: 70, note_off: 100, end: 140 };
-        let mut exact = vec![Conditioning::SILENT; len];
-        fill(&[span], RemainingRule::Exact, 8192, 0, &mut exact);
-        Example { codes: (0..len).map(|i| (i % 256) as u8).collect(), exact, span }
+        Example { codes: (0..len).map(|i| (i % 256) as u8).collect(), span }
     }
+
+    const HP: HParams = HParams::TINY;
 
     #[test]
     fn chunks_carry_the_previous_samples_as_history() {
         let ex = example(256);
-        let mut pass = Pass::new(vec![(&ex, View::Exact)], 20, 8192, 64, 128);
+        let mut pass = Pass::new(vec![(&ex, View::Exact)], 20, HP, 128, 0);
         let (c0, _, t0) = pass.next_chunk(Device::Cpu).unwrap();
         assert_eq!(t0, 128);
         let c0 = Vec::<i64>::try_from(c0.view([-1])).unwrap();
@@ -158,12 +169,38 @@ mod tests {
     #[test]
     fn live_view_ends_at_note_off_plus_release() {
         let ex = example(256);
-        let mut pass = Pass::new(vec![(&ex, View::Live)], 20, 8192, 64, 256);
+        let mut pass = Pass::new(vec![(&ex, View::Live)], 20, HP, 256, 0);
         let (_, cond, _) = pass.next_chunk(Device::Cpu).unwrap();
         let rem = Vec::<f32>::try_from(cond.scalars.select(2, 1).view([-1])).unwrap();
         assert_eq!(rem[99], 1.0, "saturated while held");
         assert!((rem[100] - 20.0 / 8192.0).abs() < 1e-9, "countdown from R at note-off");
         assert_eq!(rem[120], 0.0, "silent after note-off + R even though the sound goes on");
+    }
+
+    #[test]
+    fn a_cropped_pass_starts_with_the_real_history() {
+        let ex = example(256);
+        let mut pass = Pass::new(vec![(&ex, View::Exact)], 20, HP, 128, 128);
+        let (c, cond, t) = pass.next_chunk(Device::Cpu).unwrap();
+        assert_eq!(t, 128);
+        let c = Vec::<i64>::try_from(c.view([-1])).unwrap();
+        assert_eq!(c[0], 64, "history = samples 64..128");
+        let age = Vec::<f32>::try_from(cond.scalars.select(2, 2).view([-1])).unwrap();
+        assert_eq!(age[0], 58.0 / 4096.0, "sample 128 is 58 samples after the onset at 70");
+        assert_eq!(age[12], 0.0, "silent from the end of sound at 140");
+    }
+
+    #[test]
+    fn crops_stay_clear_of_the_onset_and_on_the_frame_grid() {
+        let mut ex = example(64 * 400);
+        ex.span.onset = 16_000;
+        let rows = vec![(&ex, View::Exact)];
+        let starts: Vec<usize> = (0..200).map(|p| crop_start(&rows, 1, p, 1600, 64)).collect();
+        assert!(starts.iter().all(|&s| s % 64 == 0 && s + 1600 <= 16_000), "{starts:?}");
+        let uncropped = starts.iter().filter(|&&s| s == 0).count();
+        assert!((70..130).contains(&uncropped), "about half the passes keep the whole silence: {uncropped}");
+        assert!(starts.iter().any(|&s| s > 8000) && starts.iter().any(|&s| (1..4000).contains(&s)), "spread over the room");
+        assert_eq!(starts, (0..200).map(|p| crop_start(&rows, 1, p, 1600, 64)).collect::<Vec<_>>());
     }
 
     #[test]

@@ -17,9 +17,12 @@ use sackbut_model::voice_file::{ConditioningMeta, TrainingSummary, Voice, VoiceM
 use tch::nn::{self, OptimizerConfig};
 
 use crate::dataset::manifest::{Dataset, Split};
-use examples::{epoch_order, load_split, view_for, Pass};
+use examples::{crop_start, epoch_order, load_split, view_for, Pass};
 use loss_log::LogRow;
 use run_state::RunState;
+
+/// Silence kept before the earliest onset when a training pass is cropped (100 ms).
+const MIN_SILENCE_SAMPLES: usize = 1600;
 
 /// Arguments of `trainer train`.
 #[derive(clap::Args, Debug, Clone)]
@@ -36,6 +39,12 @@ pub struct TrainArgs {
     /// Override the preset's frame-tier widths (top and middle).
     #[arg(long)]
     pub frame_dim: Option<usize>,
+    /// Override the preset's top tier width (after --frame-dim).
+    #[arg(long)]
+    pub top_dim: Option<usize>,
+    /// Override the preset's middle frames per top frame (4: a 64-sample top frame).
+    #[arg(long)]
+    pub top_ratio: Option<usize>,
     /// Override the preset's sample MLP width.
     #[arg(long)]
     pub mlp_dim: Option<usize>,
@@ -95,6 +104,12 @@ fn hparams(args: &TrainArgs) -> Result<HParams> {
     if let Some(d) = args.frame_dim {
         hp.top_dim = d;
         hp.mid_dim = d;
+    }
+    if let Some(d) = args.top_dim {
+        hp.top_dim = d;
+    }
+    if let Some(r) = args.top_ratio {
+        hp.top_ratio = r;
     }
     if let Some(d) = args.mlp_dim {
         hp.mlp_dim = d;
@@ -228,12 +243,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         let order = epoch_order(train.len(), args.seed, state.epoch);
         while state.pass_in_epoch < passes_per_epoch {
             let first = state.pass_in_epoch as usize * batch;
-            let rows = order[first..first + batch]
+            let rows: Vec<_> = order[first..first + batch]
                 .iter()
                 .enumerate()
                 .map(|(r, &i)| (&train[i], view_for(args.seed, state.passes, r, args.live_share, conditioned)))
                 .collect();
-            let mut pass = Pass::new(rows, release, hp.horizon, tf, args.seq_len);
+            let start = crop_start(&rows, args.seed, state.passes, MIN_SILENCE_SAMPLES, tf);
+            let mut pass = Pass::new(rows, release, hp, args.seq_len, start);
             let mut states = model.initial_states(batch as i64);
             while let Some((codes, cond, t)) = pass.next_chunk(device) {
                 let (logits, next) = model.forward(&codes, &cond, &states);

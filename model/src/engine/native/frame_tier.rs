@@ -10,6 +10,7 @@ use super::matmul::{matmul, Init};
 use super::packed::PackedMatrix;
 use super::vector_ops::{add, add_cond};
 use super::weights::Weights;
+use crate::conditioning::SCALAR_FEATURES;
 
 /// Shape of a frame tier.
 #[derive(Clone, Copy, Debug)]
@@ -73,10 +74,8 @@ pub struct TierInputs<'a> {
     pub frames_stride: usize,
     /// Note of each row's first predicted sample.
     pub notes: &'a [u8],
-    /// velocity / 127 of each row.
-    pub vels: &'a [f32],
-    /// min(remaining, H) / H of each row.
-    pub rems: &'a [f32],
+    /// Scalar features (`Conditioning::scalar_features`) of each row.
+    pub feats: &'a [[f32; SCALAR_FEATURES]],
     /// The tier above's sub-frame output for this frame, `dim_pad` per row; `None` at the top.
     pub upper: Option<&'a [f32]>,
 }
@@ -147,7 +146,7 @@ impl FrameTier {
         matmul(d, &self.input, inp.frames, inp.frames_stride, n, x, dp, Init::Zero, false);
         for r in 0..n {
             let xr = &mut x[r * dp..(r + 1) * dp];
-            add_cond(d, xr, self.cond.row(inp.notes[r]), inp.vels[r], &self.cond.vel, inp.rems[r], &self.cond.rem);
+            add_cond(d, xr, self.cond.row(inp.notes[r]), &inp.feats[r], &self.cond.scalars, dp);
             if let Some(upper) = inp.upper {
                 add(d, xr, &upper[r * dp..(r + 1) * dp]);
             }

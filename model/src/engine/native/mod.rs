@@ -40,7 +40,7 @@ use sampler::SampleScratch;
 use weights::Weights;
 
 use super::{check_block, Engine, EngineError, GREEDY_TEMPERATURE};
-use crate::conditioning::Conditioning;
+use crate::conditioning::{Conditioning, SCALAR_FEATURES};
 use crate::hparams::HParams;
 use crate::quantize::{frame_input, Q_LEVELS};
 use crate::rng::SplitMix64;
@@ -50,8 +50,7 @@ use crate::voice_file::Voice;
 struct Scratch {
     seen: Vec<bool>,
     notes: Vec<u8>,
-    vels: Vec<f32>,
-    rems: Vec<f32>,
+    feats: Vec<[f32; SCALAR_FEATURES]>,
     /// Frame inputs, `top_frame` rounded up to 16 per row.
     frames: AlignedBuf,
     frames_stride: usize,
@@ -166,8 +165,7 @@ impl NativeEngine {
         let s = Scratch {
             seen: vec![false; b],
             notes: vec![0; b],
-            vels: vec![0.0; b],
-            rems: vec![0.0; b],
+            feats: vec![[0.0; SCALAR_FEATURES]; b],
             frames: AlignedBuf::zeros(b * frames_stride),
             frames_stride,
             h: AlignedBuf::zeros(b * lens.h_top.max(lens.h_mid)),
@@ -235,6 +233,11 @@ impl NativeEngine {
         Ok(())
     }
 
+    /// Advances the clock with every row idle (see [`Engine::skip`]).
+    fn skip_samples(&mut self, samples: usize) {
+        self.clock += samples as u64;
+    }
+
     /// The block loop shared by sampling and teacher forcing.
     fn run_block<S: CodeSource>(&mut self, rows: &[usize], cond: &[&[Conditioning]], n: usize, src: &mut S) {
         if rows.is_empty() {
@@ -261,8 +264,7 @@ impl NativeEngine {
         let s = &mut self.s;
         for (a, &row) in rows.iter().enumerate() {
             let c = cond[a][i];
-            let [vel, rem] = c.scalar_features(self.hp.horizon);
-            (s.notes[a], s.vels[a], s.rems[a]) = (c.note, vel, rem);
+            (s.notes[a], s.feats[a]) = (c.note, c.scalar_features(self.hp.horizon, self.hp.age_horizon));
             let f = &mut s.frames[a * s.frames_stride..a * s.frames_stride + frame];
             for (x, &code) in f.iter_mut().zip(self.rows.recent(row, frame)) {
                 *x = self.frame_inputs[code as usize];
@@ -283,8 +285,7 @@ impl NativeEngine {
             frames: &s.frames,
             frames_stride: s.frames_stride,
             notes: &s.notes,
-            vels: &s.vels,
-            rems: &s.rems,
+            feats: &s.feats,
             upper: None,
         };
         top.step(*d, n, inp, &mut s.h, &mut s.top, &mut s.up);
@@ -310,8 +311,7 @@ impl NativeEngine {
             frames: &s.frames,
             frames_stride: s.frames_stride,
             notes: &s.notes,
-            vels: &s.vels,
-            rems: &s.rems,
+            feats: &s.feats,
             upper: Some(&s.upper),
         };
         mid.step(*d, n, inp, &mut s.h, &mut s.mid, &mut s.up);
@@ -329,9 +329,9 @@ impl NativeEngine {
         let mid_ul = hp.mid_frame * mp;
         for (a, &row) in rows.iter().enumerate() {
             let c = cond[a][i];
-            let [vel, rem] = c.scalar_features(hp.horizon);
+            let feats = c.scalar_features(hp.horizon, hp.age_horizon);
             let up = &st.mid_up[row * mid_ul + j * mp..][..mp];
-            mlp.first_layer(*d, &mut s.mlp, a, st.recent(row, w), up, c.note, vel, rem);
+            mlp.first_layer(*d, &mut s.mlp, a, st.recent(row, w), up, c.note, &feats);
         }
         let scaled = src.scaled();
         mlp.head(*d, rows.len(), &mut s.mlp, scaled);
@@ -371,6 +371,10 @@ impl Engine for NativeEngine {
         let t = if temperature.is_nan() { 0.0 } else { temperature.max(0.0) };
         self.temperature = t;
         self.mlp.set_temperature(t);
+    }
+
+    fn skip(&mut self, samples: usize) {
+        self.skip_samples(samples);
     }
 
     fn generate(&mut self, rows: &[usize], cond: &[&[Conditioning]], out: &mut [&mut [u8]]) -> Result<(), EngineError> {

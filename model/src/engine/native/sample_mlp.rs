@@ -13,6 +13,7 @@ use super::matmul::{matmul, Init};
 use super::packed::PackedMatrix;
 use super::vector_ops::mlp_input;
 use super::weights::Weights;
+use crate::conditioning::SCALAR_FEATURES;
 use crate::engine::GREEDY_TEMPERATURE;
 use crate::quantize::Q_LEVELS;
 
@@ -123,10 +124,10 @@ impl SampleMlp {
     /// The first layer of row `r` into `s.x0`: the window's table rows, the mid tier's output
     /// `up` for this sample, and the conditioning; then ReLU.
     #[allow(clippy::too_many_arguments)]
-    pub fn first_layer(&self, d: Dispatch, s: &mut MlpScratch, r: usize, window: &[u8], up: &[f32], note: u8, vel: f32, rem: f32) {
+    pub fn first_layer(&self, d: Dispatch, s: &mut MlpScratch, r: usize, window: &[u8], up: &[f32], note: u8, feats: &[f32; SCALAR_FEATURES]) {
         let dp = self.dim_pad;
         let c = &self.cond;
-        mlp_input(d, &mut s.x0[r * dp..(r + 1) * dp], &self.lut, window, up, c.row(note), vel, &c.vel, rem, &c.rem);
+        mlp_input(d, &mut s.x0[r * dp..(r + 1) * dp], &self.lut, window, up, c.row(note), feats, &c.scalars, dp);
     }
 
     /// The hidden and output layers for `n` rows from `s.x0` into `s.logits`; `scaled`: with

@@ -6,6 +6,7 @@
 //! paths; only the matrix kernels differ in rounding.
 
 use super::isa::Dispatch;
+use crate::conditioning::SCALAR_FEATURES;
 
 /// Defines `pub fn name(d: Dispatch, args…)` running `body` compiled for `d`'s instruction set.
 macro_rules! multiversion {
@@ -98,12 +99,19 @@ multiversion! {
 }
 
 multiversion! {
-    /// `x += table + vel · v + rem · r` (a tier's folded conditioning projection).
-    pub fn add_cond(x: &mut [f32], table: &[f32], vel: f32, v: &[f32], rem: f32, r: &[f32]) {
+    /// `x += table + Σ_k feats[k] · cols[k]` (a tier's folded conditioning projection; the
+    /// columns lie `stride` apart in `cols`).
+    pub fn add_cond(x: &mut [f32], table: &[f32], feats: &[f32; SCALAR_FEATURES], cols: &[f32], stride: usize) {
         let n = x.len();
-        let (table, v, r) = (&table[..n], &v[..n], &r[..n]);
+        let table = &table[..n];
         for j in 0..n {
-            x[j] += table[j] + vel * v[j] + rem * r[j];
+            x[j] += table[j];
+        }
+        for (k, &f) in feats.iter().enumerate() {
+            let c = &cols[k * stride..k * stride + n];
+            for j in 0..n {
+                x[j] += f * c[j];
+            }
         }
     }
 }
@@ -120,22 +128,29 @@ multiversion! {
 
 multiversion! {
     /// The sample MLP's first layer for one row, folded: `out = relu(Σ_j lut[j][code_j] + up +
-    /// table + vel · v + rem · r)`, where `lut` is `[window][256][out.len()]`.
+    /// table + Σ_k feats[k] · cols[k])`, where `lut` is `[window][256][out.len()]` and the
+    /// columns lie `stride` apart in `cols`.
+    #[allow(clippy::too_many_arguments)]
     pub fn mlp_input(
         out: &mut [f32],
         lut: &[f32],
         window: &[u8],
         up: &[f32],
         table: &[f32],
-        vel: f32,
-        v: &[f32],
-        rem: f32,
-        r: &[f32],
+        feats: &[f32; SCALAR_FEATURES],
+        cols: &[f32],
+        stride: usize,
     ) {
         let n = out.len();
-        let (up, table, v, r) = (&up[..n], &table[..n], &v[..n], &r[..n]);
+        let (up, table) = (&up[..n], &table[..n]);
         for j in 0..n {
-            out[j] = up[j] + table[j] + vel * v[j] + rem * r[j];
+            out[j] = up[j] + table[j];
+        }
+        for (k, &f) in feats.iter().enumerate() {
+            let c = &cols[k * stride..k * stride + n];
+            for j in 0..n {
+                out[j] += f * c[j];
+            }
         }
         for (pos, &code) in window.iter().enumerate() {
             let at = (pos * 256 + code as usize) * n;
@@ -246,13 +261,16 @@ mod tests {
         let lut: Vec<f32> = (0..2 * 256 * 16).map(|i| ((i / 4096) * 1000 + (i / 16) % 256) as f32 + (i % 16) as f32 / 100.0).collect();
         let ones = [1.0; 16];
         let mut out = [0.0; 16];
-        mlp_input(d, &mut out, &lut, &[3, 5], &ones, &ones, 0.5, &ones, 0.25, &ones);
-        // lut rows 3 + j/100 and 1000 + 5 + j/100, plus up 1, table 1, vel 0.5, rem 0.25.
+        let cols = [1.0; 16 * SCALAR_FEATURES];
+        let mut feats = [0.0; SCALAR_FEATURES];
+        feats[..2].copy_from_slice(&[0.5, 0.25]);
+        mlp_input(d, &mut out, &lut, &[3, 5], &ones, &ones, &feats, &cols, 16);
+        // lut rows 3 + j/100 and 1000 + 5 + j/100, plus up 1, table 1, features 0.5 + 0.25.
         for (j, o) in out.iter().enumerate() {
             assert!((o - (1010.75 + 2.0 * j as f32 / 100.0)).abs() < 1e-3, "{j}: {o}");
         }
         let neg = [-5000.0; 16];
-        mlp_input(d, &mut out, &lut, &[3, 5], &neg, &ones, 0.0, &ones, 0.0, &ones);
+        mlp_input(d, &mut out, &lut, &[3, 5], &neg, &ones, &[0.0; SCALAR_FEATURES], &cols, 16);
         assert!(out.iter().all(|&o| o == 0.0), "relu");
     }
 }
