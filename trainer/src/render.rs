@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use sackbut_model::conditioning::{fill, Conditioning, NoteSpan, RemainingRule};
 use sackbut_model::engine::native::NativeEngine;
 use sackbut_model::engine::Engine;
+use sackbut_model::live_voices::{EventKind, LiveSettings, LiveVoices, TimedEvent};
 use sackbut_model::score::{read_midi, ScoreNote};
 use sackbut_model::torch::{load_voice_into, parse_device, SampleRnn, TorchGenerator};
 use sackbut_model::voice_alloc::allocate;
@@ -181,6 +182,39 @@ pub fn render_with(
     mix
 }
 
+/// Renders `notes` with `engine` as the plugin plays them, and mixes them: `len` samples at
+/// 16 kHz. Voices are allocated, reset at the top-frame boundary before each note (each note
+/// with its own seed derived from `seed`) and left idle between notes by
+/// [`LiveVoices`], with every note-off known from the start (the exact view): the plugin's
+/// offline bounce of the same notes is this render, resampled, shifted by its latency.
+pub fn render_notes(engine: &mut dyn Engine, voice: &Voice, notes: &[ScoreNote], len: usize, seed: u64, temperature: f32, polyphony: usize) -> Vec<f32> {
+    assert!(engine.at_frame_boundary(), "render_notes starts at a top-frame boundary");
+    let meta = &voice.meta;
+    let mut live = LiveVoices::new(LiveSettings {
+        max_rows: engine.max_batch(),
+        top_frame: engine.top_frame(),
+        horizon: meta.hparams.horizon,
+        lookahead: u32::MAX,
+        polyphony: polyphony.min(engine.max_batch()),
+        release: meta.conditioning.release_samples,
+        seed,
+    });
+    live.stage(TimedEvent { t: 0, kind: EventKind::Temperature(temperature) });
+    let to_sample = |s: f64| (s * MODEL_RATE_HZ as f64).round() as u64;
+    for n in notes {
+        live.stage(TimedEvent { t: to_sample(n.on_s), kind: EventKind::NoteOn { channel: n.channel, key: n.key, velocity: n.velocity } });
+        live.stage(TimedEvent { t: to_sample(n.off_s), kind: EventKind::NoteOff { channel: n.channel, key: n.key } });
+    }
+    let decode = meta.quantization.decode_table();
+    let tf = engine.top_frame();
+    let mut mix = vec![0f32; len.div_ceil(tf) * tf];
+    for frame in mix.chunks_mut(tf) {
+        live.render_frame(engine, &decode, frame).expect("whole frames at boundaries");
+    }
+    mix.truncate(len);
+    mix
+}
+
 /// The spans of `notes` on voices, and the render length (last sound end + tail).
 pub fn plan(notes: &[ScoreNote], release: u32, polyphony: usize, tail_ms: u32) -> (Vec<Vec<NoteSpan>>, usize) {
     let voices = allocate(notes, MODEL_RATE_HZ, release, polyphony);
@@ -217,11 +251,11 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         }
     }
     let (voices, len) = plan(&score.notes, meta.conditioning.release_samples, args.polyphony.max(1), args.tail_ms);
-    let rows = voices.len().max(1);
+    let polyphony = args.polyphony.max(1);
     let mut audio = match args.engine {
         EngineKind::Native => {
-            let mut engine = NativeEngine::new(&voice, rows).map_err(|e| anyhow::anyhow!("{}: {e}", args.voice.display()))?;
-            render_with(&mut engine, &voice, &voices, len, args.seed, args.temperature as f32, RowStart::FirstNote)
+            let mut engine = NativeEngine::new(&voice, polyphony).map_err(|e| anyhow::anyhow!("{}: {e}", args.voice.display()))?;
+            render_notes(&mut engine, &voice, &score.notes, len, args.seed, args.temperature as f32, polyphony)
         }
         EngineKind::Torch => {
             if device == Device::Cpu {
@@ -229,7 +263,8 @@ pub fn run(args: &RenderArgs) -> Result<()> {
                 tch::set_num_threads(1);
             }
             let lv = LoadedVoice::new(voice.clone(), device)?;
-            render_spans(&lv.model, &lv.voice, device, &voices, len, args.seed, args.temperature)
+            let mut engine = TorchGenerator::new(&lv.model, device, polyphony, args.seed, args.temperature);
+            render_notes(&mut engine, &lv.voice, &score.notes, len, args.seed, args.temperature as f32, polyphony)
         }
     };
     let gain = 10f64.powf(args.gain_db / 20.0) as f32;
