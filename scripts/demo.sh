@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 set -euo pipefail
 cargo build --release -p sackbut-trainer
+# The plugin: target/bundled/Sackbut.vst3 and Sackbut.clap (the default voice is embedded).
+cargo xtask bundle sackbut-plugin --release
 trainer=target/release/trainer
 mkdir -p out
 if [ ! -f out/demo-dataset/manifest.json ]; then
@@ -18,3 +20,4 @@ if [ ! -f out/demo-run/best.voice.safetensors ]; then
 fi
 "$trainer" render --voice out/demo-run/best.voice.safetensors --midi assets/demo.mid --out out/demo.wav --seed 1
 echo "demo: out/demo.wav (voice out/demo-run/best.voice.safetensors, loss curve out/demo-run/loss.png)"
+echo "demo: plugin bundles target/bundled/Sackbut.vst3 and target/bundled/Sackbut.clap"

@@ -3,7 +3,10 @@
 # Idempotent and quick when everything is already there.
 #  - Debian packages: the FluidR3 SoundFont (default training data) and DejaVu (plot labels).
 #  - A Python venv with torch (its libtorch is what tch links), kept per user and keyed by the
-#    torch version, outside the checkout, so fresh clones (CI) reuse it.
+#    torch version, outside the checkout, so fresh clones (CI) reuse it; pedalboard (a VST3 host)
+#    and pytest in the same venv for the plugin's VST3 tests.
+#  - The plugin needs no Debian package to build: its editor (baseview/egui) opens X11 and OpenGL
+#    with dlopen at run time.
 set -euo pipefail
 
 SACKBUT_TORCH_VERSION=2.13.0
@@ -30,6 +33,15 @@ if [ ! -f "$SACKBUT_VENV/.sackbut-complete" ]; then
   python3 -m venv "$SACKBUT_VENV"
   "$SACKBUT_VENV/bin/pip" install -q --disable-pip-version-check "torch==$SACKBUT_TORCH_VERSION"
   touch "$SACKBUT_VENV/.sackbut-complete"
+fi
+
+# The plugin's VST3 tests (tests/vst3) run in pedalboard under pytest.
+SACKBUT_PEDALBOARD_VERSION=0.9.26
+SACKBUT_PYTEST_VERSION=9.2.0
+if ! "$SACKBUT_VENV/bin/python" -c "import pedalboard, pytest; assert pedalboard.__version__ == '$SACKBUT_PEDALBOARD_VERSION'" >/dev/null 2>&1; then
+  echo "setup: installing pedalboard $SACKBUT_PEDALBOARD_VERSION and pytest into $SACKBUT_VENV" >&2
+  "$SACKBUT_VENV/bin/pip" install -q --disable-pip-version-check \
+    "pedalboard==$SACKBUT_PEDALBOARD_VERSION" "pytest==$SACKBUT_PYTEST_VERSION"
 fi
 
 # tch's build script asks this python where libtorch is; build.rs files add the rpath.

@@ -1,0 +1,391 @@
+//! The worker thread: owns the engine and the voices, turns the audio thread's events into
+//! conditioning, generates one top frame at a time for the active voices as one batch, and keeps
+//! the sample ring at its target fill (see [`crate::timeline`] for why that fill, and
+//! [`crate::live_voices`] for what a frame does).
+//!
+//! It never blocks the audio thread: it only pushes to the sample ring and pops from the event
+//! ring (both lock-free SPSC). When it has nothing to do it parks; the audio thread unparks it
+//! after each block. A panic inside is caught, logged, and ends the worker: the audio thread then
+//! outputs silence.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use ringbuf::traits::{Consumer, Observer, Producer};
+use ringbuf::{HeapCons, HeapProd};
+use sackbut_model::engine::native::NativeEngine;
+use sackbut_model::engine::Engine;
+use sackbut_model::MODEL_RATE_HZ;
+
+use crate::keyboard::Keyboard;
+use crate::live_voices::{EventKind, LiveSettings, LiveVoices, TimedEvent};
+use crate::shared::{unpack, Control, Link, Msg, Status, StreamSettings};
+use crate::timeline::Timeline;
+use crate::voice_source::{VoiceSlot, MAX_VOICES};
+
+/// Everything a worker starts with.
+pub struct WorkerSetup {
+    /// This activation's timing.
+    pub timeline: Timeline,
+    /// The voice.
+    pub slot: VoiceSlot,
+    /// Its engine, [`MAX_VOICES`] rows.
+    pub engine: Box<NativeEngine>,
+    /// Settings at the start of the stream.
+    pub settings: StreamSettings,
+    /// Release override in model samples (0: the voice's own).
+    pub release_override: u32,
+    /// The handshake with the audio thread.
+    pub link: Arc<Link>,
+    /// What the editor shows.
+    pub status: Arc<Status>,
+    /// Events from the audio thread.
+    pub events: HeapCons<Msg>,
+    /// Samples to the audio thread.
+    pub samples: HeapProd<f32>,
+    /// Sleep after each frame (debug: a deliberately slow engine).
+    pub debug_sleep: Duration,
+}
+
+/// A running worker thread.
+pub struct WorkerHandle {
+    thread: Option<JoinHandle<()>>,
+    control: Sender<Control>,
+}
+
+impl WorkerHandle {
+    /// Starts the worker. The engine must be at a top-frame boundary (fresh engines are).
+    pub fn spawn(setup: WorkerSetup) -> std::io::Result<WorkerHandle> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        setup.link.ack_epoch.store(0, Ordering::Release);
+        setup.link.ack_items.store(0, Ordering::Release);
+        setup.link.worker_alive.store(true, Ordering::Release);
+        let link = setup.link.clone();
+        let status = setup.status.clone();
+        let thread = thread::Builder::new().name("sackbut-worker".into()).spawn(move || {
+            let result = catch_unwind(AssertUnwindSafe(|| Worker::new(setup, rx).run()));
+            if let Err(panic) = result {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                nice_plug::nice_error!("Sackbut worker crashed: {what}");
+                *status.engine_line.lock() = format!("the generator crashed ({what}): output is silent until the host restarts the plugin");
+            }
+            link.worker_alive.store(false, Ordering::Release);
+        })?;
+        Ok(WorkerHandle { thread: Some(thread), control: tx })
+    }
+
+    /// The thread, to unpark it.
+    pub fn thread(&self) -> Option<&thread::Thread> {
+        self.thread.as_ref().map(|t| t.thread())
+    }
+
+    /// A sender for voice swaps.
+    pub fn control(&self) -> Sender<Control> {
+        self.control.clone()
+    }
+
+    /// Stops the thread and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = self.control.send(Control::Shutdown);
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Worker {
+    t: Timeline,
+    slot: VoiceSlot,
+    engine: Box<NativeEngine>,
+    decode: [f32; 256],
+    live: LiveVoices,
+    keyboard: Keyboard,
+    release_override: u32,
+    link: Arc<Link>,
+    status: Arc<Status>,
+    events: HeapCons<Msg>,
+    samples: HeapProd<f32>,
+    control: Receiver<Control>,
+    debug_sleep: Duration,
+    epoch: u32,
+    items_pushed: u64,
+    frame: Vec<f32>,
+    zeros: Vec<f32>,
+    pending_swap: Option<Box<crate::shared::VoiceSwap>>,
+    // Statistics over the current window.
+    window_start: Instant,
+    window_compute: Duration,
+    window_samples: u64,
+}
+
+fn live_settings(t: &Timeline, slot: &VoiceSlot, s: &StreamSettings, release_override: u32) -> LiveSettings {
+    let meta = &slot.voice.meta;
+    LiveSettings {
+        max_rows: MAX_VOICES,
+        top_frame: t.top_frame,
+        horizon: meta.hparams.horizon,
+        lookahead: t.lookahead,
+        polyphony: s.polyphony as usize,
+        release: if release_override > 0 { release_override } else { meta.conditioning.release_samples },
+        seed: s.seed,
+    }
+}
+
+impl Worker {
+    fn new(s: WorkerSetup, control: Receiver<Control>) -> Worker {
+        let mut engine = s.engine;
+        engine.set_temperature(s.settings.temperature);
+        let frame = s.timeline.top_frame;
+        let mut live = LiveVoices::new(live_settings(&s.timeline, &s.slot, &s.settings, s.release_override));
+        live.stage(TimedEvent { t: 0, kind: EventKind::Temperature(s.settings.temperature) });
+        Worker {
+            decode: s.slot.voice.meta.quantization.decode_table(),
+            t: s.timeline,
+            slot: s.slot,
+            engine,
+            live,
+            keyboard: Keyboard::default(),
+            release_override: s.release_override,
+            link: s.link,
+            status: s.status,
+            events: s.events,
+            samples: s.samples,
+            control,
+            debug_sleep: s.debug_sleep,
+            epoch: 0,
+            items_pushed: 0,
+            frame: vec![0.0; frame],
+            zeros: vec![0.0; frame],
+            pending_swap: None,
+            window_start: Instant::now(),
+            window_compute: Duration::ZERO,
+            window_samples: 0,
+        }
+    }
+
+    fn run(mut self) {
+        let frame = self.t.top_frame as u64;
+        loop {
+            while let Ok(c) = self.control.try_recv() {
+                match c {
+                    Control::Shutdown => return,
+                    Control::Swap(s) => self.pending_swap = Some(s),
+                }
+            }
+            // The audio thread's position and what the ring holds first, then the events: every
+            // event it sent before taking the samples seen gone is then in the queue (it sends a
+            // block's events before it takes the block's samples).
+            let consumed = self.link.consumed.load(Ordering::Acquire);
+            let fill = self.samples.occupied_len() as u64;
+            while let Some(msg) = self.events.try_pop() {
+                self.handle(msg);
+            }
+            let (epoch, audio_pos) = unpack(consumed);
+            let audio_pos = if epoch == self.epoch { audio_pos } else { 0 };
+            let pos = self.live.position();
+            if self.samples.vacant_len() >= frame as usize {
+                if pos + frame <= audio_pos {
+                    // Behind: the audio thread already played silence here. Skip the frame
+                    // (events and resets still apply) and push placeholders it will discard.
+                    if self.live.skip_frame(self.engine.as_mut()).is_err() {
+                        nice_plug::nice_error!("Sackbut: an engine reset was refused while skipping");
+                    }
+                    self.samples.push_slice(&self.zeros);
+                    self.items_pushed += frame;
+                    continue;
+                }
+                if fill + frame <= self.t.ring_target as u64 {
+                    self.generate_frame();
+                    continue;
+                }
+            }
+            self.publish_stats(fill);
+            thread::park_timeout(Duration::from_millis(2));
+        }
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Key { t, ev } => {
+                let live = &mut self.live;
+                self.keyboard.handle(t, ev, |e| live.stage(e));
+            }
+            Msg::Setting { t, kind } => {
+                let kind = match kind {
+                    EventKind::Release(r) => {
+                        self.release_override = r;
+                        EventKind::Release(self.release())
+                    }
+                    k => k,
+                };
+                self.live.stage(TimedEvent { t, kind });
+            }
+            Msg::Reset { epoch, settings } => {
+                self.keyboard.reset();
+                let s = live_settings(&self.t, &self.slot, &settings, self.release_override);
+                self.live.reset(s);
+                self.live.stage(TimedEvent { t: 0, kind: EventKind::Temperature(settings.temperature) });
+                self.epoch = epoch;
+                self.link.ack_items.store(self.items_pushed, Ordering::Release);
+                self.link.ack_epoch.store(epoch, Ordering::Release);
+            }
+        }
+    }
+
+    fn release(&self) -> u32 {
+        if self.release_override > 0 { self.release_override } else { self.slot.voice.meta.conditioning.release_samples }
+    }
+
+    fn generate_frame(&mut self) {
+        let started = Instant::now();
+        let swap = self.pending_swap.take();
+        if let Some(s) = &swap {
+            if s.engine.top_frame() != self.t.top_frame {
+                // Frames of another size need a new timeline: the host must restart processing.
+                self.status.restart_needed.store(true, Ordering::Release);
+            } else {
+                self.live.restart_sounding_notes();
+            }
+        }
+        let result = self.live.render_frame(self.engine.as_mut(), &self.decode, &mut self.frame);
+        if let Err(e) = result {
+            // Never expected (frames are whole and rows in range); keep the stream going.
+            nice_plug::nice_error!("Sackbut: engine refused a frame: {e}");
+            self.frame.iter_mut().for_each(|v| *v = 0.0);
+        }
+        if let Some(s) = swap {
+            if s.engine.top_frame() == self.t.top_frame {
+                let s = *s;
+                let temperature = self.live.temperature();
+                self.engine = s.engine;
+                self.engine.set_temperature(temperature);
+                self.decode = s.slot.voice.meta.quantization.decode_table();
+                self.live.set_horizon(s.slot.voice.meta.hparams.horizon);
+                self.slot = s.slot;
+                let pos = self.live.position();
+                self.live.stage(TimedEvent { t: pos, kind: EventKind::Release(self.release()) });
+            }
+        }
+        if !self.debug_sleep.is_zero() {
+            // A deliberately slow engine: the frame is ready only after the sleep.
+            thread::sleep(self.debug_sleep);
+        }
+        self.samples.push_slice(&self.frame);
+        self.items_pushed += self.frame.len() as u64;
+        self.window_compute += started.elapsed();
+        self.window_samples += self.frame.len() as u64;
+        if self.window_start.elapsed() > Duration::from_millis(250) {
+            self.publish_stats(self.samples.occupied_len() as u64);
+        }
+    }
+
+    fn publish_stats(&mut self, fill: u64) {
+        let st = &self.status;
+        st.ring_fill.store(fill.min(u32::MAX as u64) as u32, Ordering::Relaxed);
+        if self.window_start.elapsed() < Duration::from_millis(250) {
+            return;
+        }
+        if self.window_samples > 0 {
+            let audio_s = self.window_samples as f64 / MODEL_RATE_HZ as f64;
+            let compute = self.window_compute.as_secs_f64();
+            st.rtf_milli.store((compute / audio_s * 1000.0).min(u32::MAX as f64) as u32, Ordering::Relaxed);
+        }
+        st.generated_samples.fetch_add(self.window_samples, Ordering::Relaxed);
+        let mut bits = [0u64; 2];
+        let mut active = 0;
+        self.live.for_each_sounding(|_, key, _| {
+            bits[(key / 64) as usize] |= 1 << (key % 64);
+            active += 1;
+        });
+        st.sounding[0].store(bits[0], Ordering::Relaxed);
+        st.sounding[1].store(bits[1], Ordering::Relaxed);
+        st.active_voices.store(active, Ordering::Relaxed);
+        st.dropped_events.fetch_max(self.live.dropped_events(), Ordering::Relaxed);
+        st.repaint.request_repaint();
+        self.window_start = Instant::now();
+        self.window_compute = Duration::ZERO;
+        self.window_samples = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyboard::KeyEvent;
+    use crate::shared::{pack, VoiceSwap};
+    use crate::timeline::RenderMode;
+    use crate::voice_source::default_slot;
+    use ringbuf::traits::Split;
+    use ringbuf::HeapRb;
+
+    /// The worker driven by a stand-in audio thread: a note plays, a new voice takes over half
+    /// way without a gap, and the worker stops when asked.
+    #[test]
+    fn the_worker_plays_a_note_swaps_the_voice_and_stops() {
+        let slot = default_slot().unwrap();
+        let engine = NativeEngine::new(&slot.voice, MAX_VOICES).unwrap();
+        let hp = slot.voice.meta.hparams;
+        let t = Timeline::plan(48_000, 512, RenderMode::Realtime, engine.top_frame(), 0, hp.horizon);
+        let (mut events, ev_cons) = HeapRb::<Msg>::new(64).split();
+        let (s_prod, mut samples) = HeapRb::<f32>::new(t.ring_capacity).split();
+        let link = Arc::new(Link::default());
+        let status = Arc::new(Status::default());
+        let settings = StreamSettings { polyphony: 8, release: 0, seed: 1, temperature: 1.0 };
+        let mut worker = WorkerHandle::spawn(WorkerSetup {
+            timeline: t,
+            slot: slot.clone(),
+            engine: Box::new(engine),
+            settings,
+            release_override: 0,
+            link: link.clone(),
+            status,
+            events: ev_cons,
+            samples: s_prod,
+            debug_sleep: Duration::ZERO,
+        })
+        .unwrap();
+        let on = t.event_delay;
+        events.try_push(Msg::Key { t: on, ev: KeyEvent::On { channel: 0, key: 72, velocity: 100 } }).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0f32; 256];
+        let mut swapped = false;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while got.len() < 16_000 && Instant::now() < deadline {
+            let n = samples.pop_slice(&mut buf);
+            got.extend_from_slice(&buf[..n]);
+            link.consumed.store(pack(0, got.len() as u64), Ordering::Release);
+            if got.len() >= 8_000 && !swapped {
+                let engine = Box::new(NativeEngine::new(&slot.voice, MAX_VOICES).unwrap());
+                worker.control().send(Control::Swap(Box::new(VoiceSwap { slot: slot.clone(), engine }))).unwrap();
+                swapped = true;
+            }
+            worker.thread().unwrap().unpark();
+            if n == 0 {
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+        assert!(got.len() >= 16_000, "the worker stalled at {} samples", got.len());
+        let on = on as usize;
+        assert!(got[..on].iter().all(|&v| v == 0.0), "sound before the note");
+        assert!(got[on..8_000].iter().any(|&v| v != 0.0), "the note does not sound");
+        assert!(got[8_400..16_000].iter().any(|&v| v != 0.0), "the note stops at the voice swap");
+        assert!(got.iter().all(|v| v.is_finite()));
+        worker.stop();
+        assert!(!link.worker_alive.load(Ordering::Acquire));
+    }
+}

@@ -1,0 +1,305 @@
+//! A small CLAP host on clack-host for Sackbut's end-to-end tests: it loads the built
+//! `Sackbut.clap`, sets the render mode, activates at a rate with a cycle of block sizes, plays
+//! timed note and controller events, and returns what the plugin rendered, with its latency.
+//! Also: state save/load, parameter values, and the signal measures the tests assert on.
+
+pub mod analysis;
+pub mod phrase;
+pub mod reference;
+
+use std::cell::Cell;
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clack_extensions::latency::PluginLatency;
+use clack_extensions::params::{ParamInfoBuffer, PluginParams};
+use clack_extensions::render::{PluginRender, RenderMode};
+use clack_extensions::state::PluginState;
+use clack_host::events::event_types::{MidiEvent, NoteChokeEvent, NoteOffEvent, NoteOnEvent};
+use clack_host::prelude::*;
+
+/// The bundle directory: `$SACKBUT_BUNDLE_DIR`, else `target/bundled` of the workspace.
+pub fn bundle_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("SACKBUT_BUNDLE_DIR") {
+        return PathBuf::from(d);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bundled")
+}
+
+/// The built CLAP bundle, or `None` (with a line on stderr) when it has not been built; with
+/// `SACKBUT_REQUIRE_BUNDLES=1` (scripts/test.sh) a missing bundle is a panic instead.
+pub fn clap_bundle() -> Option<PathBuf> {
+    let p = bundle_dir().join("Sackbut.clap");
+    if p.exists() {
+        return Some(p);
+    }
+    let msg = format!("{} is missing: build it with `cargo xtask bundle sackbut-plugin --release`", p.display());
+    if std::env::var("SACKBUT_REQUIRE_BUNDLES").is_ok_and(|v| v == "1") {
+        panic!("{msg}");
+    }
+    eprintln!("SKIPPED: {msg}");
+    None
+}
+
+/// What the plugin asked of the host.
+#[derive(Default)]
+pub struct TestHostShared {
+    restart_requested: AtomicBool,
+    process_requested: AtomicBool,
+    callback_requested: AtomicBool,
+}
+
+impl<'a> SharedHandler<'a> for TestHostShared {
+    fn request_restart(&self) {
+        self.restart_requested.store(true, Ordering::SeqCst);
+    }
+    fn request_process(&self) {
+        self.process_requested.store(true, Ordering::SeqCst);
+    }
+    fn request_callback(&self) {
+        self.callback_requested.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The test host's handler types.
+pub struct TestHost;
+
+impl HostHandlers for TestHost {
+    type Shared<'a> = TestHostShared;
+    type MainThread<'a> = ();
+    type AudioProcessor<'a> = ();
+}
+
+/// A timed event of a phrase, at a host sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Event {
+    /// Note on (velocity 0..=127; 0 is a note-off in MIDI terms).
+    On { key: u8, velocity: u8 },
+    /// Note off.
+    Off { key: u8 },
+    /// A MIDI control change on channel 0.
+    Cc { cc: u8, value: u8 },
+    /// A CLAP note choke.
+    Choke { key: u8 },
+}
+
+/// What a render gave.
+pub struct Render {
+    /// Channel 0 (the plugin's output is mono, copied to both channels).
+    pub left: Vec<f32>,
+    /// Whether channel 1 equalled channel 0 throughout.
+    pub channels_equal: bool,
+    /// Latency the plugin reported (host samples).
+    pub latency: u32,
+    /// Longest single `process` call.
+    pub longest_call: Duration,
+    /// Wall time of the whole render.
+    pub wall: Duration,
+}
+
+impl Render {
+    /// The output with the latency compensated: sample `i` is what answers events at `i`.
+    pub fn compensated(&self) -> &[f32] {
+        &self.left[(self.latency as usize).min(self.left.len())..]
+    }
+}
+
+/// A plugin instance on this thread.
+pub struct Instance {
+    _entry: PluginEntry,
+    instance: PluginInstance<TestHost>,
+    offline: Cell<bool>,
+}
+
+impl Instance {
+    /// Loads the bundle and instantiates Sackbut.
+    pub fn load(bundle: &Path) -> Result<Instance, String> {
+        // SAFETY: loading a shared library runs its initialisers; the bundle is the one this
+        // workspace built.
+        let entry = unsafe { PluginEntry::load(bundle) }.map_err(|e| format!("{}: {e:?}", bundle.display()))?;
+        let factory = entry.get_plugin_factory().ok_or("no plugin factory")?;
+        let id: CString = factory
+            .plugin_descriptors()
+            .find_map(|d| d.id().filter(|id| id.to_bytes() == b"org.sackbut.neural-trombone").map(|id| id.to_owned()))
+            .ok_or("Sackbut is not in the bundle")?;
+        let info = HostInfo::new("sackbut-clap-host", "Sackbut", "https://example.invalid", "0.1.0").map_err(|e| e.to_string())?;
+        let instance = PluginInstance::<TestHost>::new(|_| TestHostShared::default(), |_| (), &entry, &id, &info)
+            .map_err(|e| format!("instantiating: {e:?}"))?;
+        Ok(Instance { _entry: entry, instance, offline: Cell::new(false) })
+    }
+
+    /// Sets the render mode (before activation).
+    pub fn set_offline(&mut self, offline: bool) {
+        let mut handle = self.instance.plugin_handle();
+        let render: PluginRender = handle.get_extension().expect("the render extension");
+        render.set(&mut handle, if offline { RenderMode::Offline } else { RenderMode::Realtime }).expect("render mode accepted");
+        self.offline.set(offline);
+    }
+
+    /// Runs the plugin's main-thread callbacks it asked for.
+    pub fn pump_main_thread(&mut self) {
+        let asked = self.instance.access_shared_handler(|h| h.callback_requested.swap(false, Ordering::SeqCst));
+        if asked {
+            self.instance.call_on_main_thread_callback();
+        }
+    }
+
+    /// The plugin's state.
+    pub fn save_state(&mut self) -> Vec<u8> {
+        let mut handle = self.instance.plugin_handle();
+        let state: PluginState = handle.get_extension().expect("the state extension");
+        let mut out = Vec::new();
+        state.save(&mut handle, &mut out).expect("state saves");
+        out
+    }
+
+    /// Restores a state.
+    pub fn load_state(&mut self, bytes: &[u8]) {
+        let mut handle = self.instance.plugin_handle();
+        let state: PluginState = handle.get_extension().expect("the state extension");
+        state.load(&mut handle, &mut &bytes[..]).expect("state loads");
+        self.pump_main_thread();
+    }
+
+    /// The plain value of the parameter named `name` (as the host shows it).
+    pub fn param(&mut self, name: &str) -> Option<f64> {
+        let mut handle = self.instance.plugin_handle();
+        let params: PluginParams = handle.get_extension()?;
+        let mut buf = ParamInfoBuffer::new();
+        for i in 0..params.count(&mut handle) {
+            let Some(info) = params.get_info(&mut handle, i, &mut buf) else { continue };
+            if info.name == name.as_bytes() {
+                let id = info.id;
+                return params.get_value(&mut handle, id);
+            }
+        }
+        None
+    }
+
+    /// Activates at `rate` with blocks cycling through `blocks`, plays `events` (host sample,
+    /// event; in time order) and renders `frames` samples; then deactivates.
+    pub fn render(&mut self, rate: f64, blocks: &[usize], frames: usize, events: &[(u64, Event)]) -> Render {
+        self.render_inner(rate, blocks, frames, events, false)
+    }
+
+    /// As [`Self::render`], but each block starts when a real audio device would ask for it
+    /// (the block's duration after the previous one), as a live host does.
+    pub fn render_paced(&mut self, rate: f64, blocks: &[usize], frames: usize, events: &[(u64, Event)]) -> Render {
+        self.render_inner(rate, blocks, frames, events, true)
+    }
+
+    fn render_inner(&mut self, rate: f64, blocks: &[usize], frames: usize, events: &[(u64, Event)], paced: bool) -> Render {
+        let max = *blocks.iter().max().expect("block sizes") as u32;
+        let config = PluginAudioConfiguration { sample_rate: rate, min_frames_count: 1, max_frames_count: max };
+        let stopped = self.instance.activate(|_, _| (), config).expect("activates");
+        self.pump_main_thread();
+        let latency = {
+            let mut handle = self.instance.plugin_handle();
+            handle.get_extension::<PluginLatency>().map_or(0, |l| l.get(&mut handle))
+        };
+        let blocks = blocks.to_vec();
+        let events = events.to_vec();
+        let (stopped, left, channels_equal, longest_call, wall) = std::thread::scope(|s| {
+            s.spawn(move || {
+                let mut proc = stopped.start_processing().expect("starts processing");
+                let mut left = Vec::with_capacity(frames);
+                let mut equal = true;
+                let mut out_l = vec![0f32; max as usize];
+                let mut out_r = vec![0f32; max as usize];
+                let mut ports_out = AudioPorts::with_capacity(2, 1);
+                let mut ports_in = AudioPorts::with_capacity(0, 0);
+                let mut buffer = EventBuffer::with_capacity(64);
+                let mut out_events = EventBuffer::new();
+                let mut next_event = 0;
+                let mut pos = 0u64;
+                let mut k = 0;
+                let mut longest = Duration::ZERO;
+                let start = Instant::now();
+                while (pos as usize) < frames {
+                    let n = blocks[k % blocks.len()].min(frames - pos as usize);
+                    k += 1;
+                    if paced {
+                        let due = start + Duration::from_secs_f64(pos as f64 / rate);
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
+                    buffer.clear();
+                    while next_event < events.len() && events[next_event].0 < pos + n as u64 {
+                        let (at, ev) = events[next_event];
+                        let time = at.saturating_sub(pos) as u32;
+                        match ev {
+                            Event::On { key, velocity } => {
+                                buffer.push(&NoteOnEvent::new(time, Pckn::new(0u16, 0u16, key as u16, Match::All), velocity as f64 / 127.0))
+                            }
+                            Event::Off { key } => buffer.push(&NoteOffEvent::new(time, Pckn::new(0u16, 0u16, key as u16, Match::All), 0.0)),
+                            Event::Cc { cc, value } => buffer.push(&MidiEvent::new(time, 0, [0xB0, cc, value])),
+                            Event::Choke { key } => buffer.push(&NoteChokeEvent::new(time, Pckn::new(0u16, 0u16, key as u16, Match::All))),
+                        }
+                        next_event += 1;
+                    }
+                    out_events.clear();
+                    let inputs = ports_in.with_input_buffers(std::iter::empty::<AudioPortBuffer<std::iter::Empty<InputChannel<f32>>, std::iter::Empty<InputChannel<f64>>>>());
+                    let mut outputs = ports_out.with_output_buffers([AudioPortBuffer {
+                        latency: 0,
+                        channels: AudioPortBufferType::f32_output_only([&mut out_l[..n], &mut out_r[..n]].into_iter()),
+                    }]);
+                    let t0 = Instant::now();
+                    proc.process(&inputs, &mut outputs, &buffer.as_input(), &mut out_events.as_output(), None, None).expect("process");
+                    longest = longest.max(t0.elapsed());
+                    left.extend_from_slice(&out_l[..n]);
+                    equal &= out_l[..n] == out_r[..n];
+                    pos += n as u64;
+                }
+                let wall = start.elapsed();
+                (proc.stop_processing(), left, equal, longest, wall)
+            })
+            .join()
+            .expect("the audio thread")
+        });
+        self.instance.deactivate(stopped);
+        self.pump_main_thread();
+        Render { left, channels_equal, latency, longest_call, wall }
+    }
+}
+
+pub use clack_host::events::Match;
+
+/// nice-plug's CLAP state as JSON: its state stream is the JSON's length (u64, little endian)
+/// followed by the JSON.
+pub fn state_json(bytes: &[u8]) -> serde_json::Value {
+    let len = u64::from_le_bytes(bytes[..8].try_into().expect("a length prefix")) as usize;
+    serde_json::from_slice(&bytes[8..8 + len]).expect("nice-plug's state is JSON")
+}
+
+/// The state stream for a JSON state (see [`state_json`]).
+pub fn state_bytes(state: &serde_json::Value) -> Vec<u8> {
+    let json = serde_json::to_vec(state).expect("JSON");
+    let mut out = (json.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&json);
+    out
+}
+
+/// Writes `x` as a 32-bit float mono WAV file (for listening to a failing test).
+pub fn write_wav(path: &str, x: &[f32], rate: u32) {
+    let mut b = Vec::with_capacity(44 + 4 * x.len());
+    let data_len = (4 * x.len()) as u32;
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data_len).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&3u16.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * 4).to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&32u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data_len.to_le_bytes());
+    for v in x {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, b).expect("writing the WAV file");
+}

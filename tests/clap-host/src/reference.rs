@@ -1,0 +1,75 @@
+//! The offline render a bounce must equal: the score read from MIDI (`parse_midi`, which
+//! resolves the pedal), its notes as timed events through the plugin's own [`LiveVoices`] and
+//! the native engine at 16 kHz, resampled as `trainer render` resamples (rubato's
+//! `FftFixedInOut`, 1024-sample chunks from the start, the filter delay dropped). This is what
+//! `trainer render --engine native --rate R` computes once it renders through `LiveVoices`
+//! (see the plugin's README section).
+
+use rubato::{FftFixedInOut, Resampler};
+use sackbut_model::engine::native::NativeEngine;
+use sackbut_model::engine::Engine;
+use sackbut_model::score::ScoreNote;
+use sackbut_model::voice_file::Voice;
+use sackbut_plugin::live_voices::{EventKind, LiveSettings, LiveVoices, TimedEvent};
+use sackbut_plugin::voice_source::MAX_VOICES;
+
+/// Renders `notes` at 16 kHz for `len` samples: every note-off known from the start (the exact
+/// view), notes allocated and reset as the plugin does, on an engine of `MAX_VOICES` rows.
+pub fn render_16k(voice: &Voice, notes: &[ScoreNote], len: usize, seed: u64, temperature: f32, polyphony: usize) -> Vec<f32> {
+    render_16k_rows(voice, notes, len, seed, temperature, polyphony, MAX_VOICES)
+}
+
+/// [`render_16k`] on an engine of `rows` rows (at least `polyphony`).
+pub fn render_16k_rows(voice: &Voice, notes: &[ScoreNote], len: usize, seed: u64, temperature: f32, polyphony: usize, rows: usize) -> Vec<f32> {
+    let mut engine = NativeEngine::new(voice, rows).expect("engine");
+    let mut live = LiveVoices::new(LiveSettings {
+        max_rows: rows,
+        top_frame: engine.top_frame(),
+        horizon: voice.meta.hparams.horizon,
+        lookahead: u32::MAX,
+        polyphony,
+        release: voice.meta.conditioning.release_samples,
+        seed,
+    });
+    live.stage(TimedEvent { t: 0, kind: EventKind::Temperature(temperature) });
+    let to_sample = |s: f64| (s * 16_000.0).round() as u64;
+    for n in notes {
+        live.stage(TimedEvent { t: to_sample(n.on_s), kind: EventKind::NoteOn { channel: n.channel, key: n.key, velocity: n.velocity } });
+        live.stage(TimedEvent { t: to_sample(n.off_s), kind: EventKind::NoteOff { channel: n.channel, key: n.key } });
+    }
+    let decode = voice.meta.quantization.decode_table();
+    let frame = engine.top_frame();
+    let mut out = vec![0f32; len.div_ceil(frame) * frame];
+    for chunk in out.chunks_mut(frame) {
+        live.render_frame(&mut engine, &decode, chunk).expect("frame");
+    }
+    out.truncate(len);
+    out
+}
+
+/// `trainer render`'s resampling: whole FFT chunks from the start, delay dropped,
+/// round(len · to / 16000) samples.
+pub fn resample_like_trainer(x: &[f32], to_hz: u32) -> Vec<f32> {
+    if to_hz == 16_000 {
+        return x.to_vec();
+    }
+    let out_len = ((x.len() as u128 * to_hz as u128 + 8_000) / 16_000) as usize;
+    let mut r = FftFixedInOut::<f32>::new(16_000, to_hz as usize, 1024, 1).expect("resampler");
+    let (ci, co, delay) = (r.input_frames_next(), r.output_frames_next(), r.output_delay());
+    let mut out = Vec::with_capacity(out_len + delay + co);
+    let mut input = vec![0f32; ci];
+    let mut output = vec![0f32; co];
+    let mut pos = 0;
+    while out.len() < out_len + delay {
+        let rest = x.get(pos..).unwrap_or(&[]);
+        let n = rest.len().min(ci);
+        input[..n].copy_from_slice(&rest[..n]);
+        input[n..].fill(0.0);
+        r.process_into_buffer(&[&input], &mut [&mut output], None).expect("chunk");
+        out.extend_from_slice(&output);
+        pos += ci;
+    }
+    out.drain(..delay);
+    out.truncate(out_len);
+    out
+}
