@@ -2,32 +2,14 @@
 //! resume, and clear errors for bad input. Uses the real binary, the real FluidR3 SoundFont
 //! (Debian's fluid-soundfont-gm, installed by scripts/setup.sh) and real files throughout.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use common::{ok, s, small_dataset, stderr, train_tiny, trainer};
 use sackbut_model::score::{Score, ScoreNote};
 use sackbut_model::voice_file::Voice;
-
-const SF2: &str = "/usr/share/sounds/sf2/FluidR3_GM.sf2";
-
-fn trainer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trainer")).args(args).output().expect("run trainer")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = trainer(args);
-    assert!(out.status.success(), "trainer {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// One dataset and one trained tiny run shared by the tests (training is the slow part).
 struct Trained {
@@ -45,19 +27,10 @@ impl Trained {
 fn trained() -> &'static Trained {
     static T: OnceLock<Trained> = OnceLock::new();
     T.get_or_init(|| {
-        assert!(Path::new(SF2).exists(), "{SF2} missing: run scripts/setup.sh (Debian package fluid-soundfont-gm)");
         let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("ds");
+        let data = small_dataset(dir.path());
         let run = dir.path().join("run");
-        ok(&[
-            "dataset", "--out", s(&data), "--notes", "50,55,60", "--velocities", "70,110",
-            "--durations", "0.3,0.6", "--length", "2", "--valid", "0.25", "--test", "0.25", "--seed", "3",
-        ]);
-        ok(&[
-            "train", "--data", s(&data), "--out", s(&run), "--preset", "tiny", "--steps", "600",
-            "--eval-every", "200", "--batch", "6", "--seq-len", "512", "--device", "cpu", "--threads", "1",
-            "--seed", "1",
-        ]);
+        train_tiny(&data, &run, 600, 200, &[]);
         Trained { _dir: dir, data, run }
     })
 }

@@ -3,27 +3,13 @@
 //! listed apart, the files are written, and bad input is refused clearly. The tiny voice's
 //! quality is not asserted: eval measures, it does not judge.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use common::{ok, s, small_dataset, train_tiny, trainer};
 use serde_json::Value;
-
-const SF2: &str = "/usr/share/sounds/sf2/FluidR3_GM.sf2";
-
-fn trainer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trainer")).args(args).output().expect("run trainer")
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = trainer(args);
-    assert!(out.status.success(), "trainer {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// A dataset and a tiny voice trained on it, shared by the tests.
 struct Trained {
@@ -35,19 +21,10 @@ struct Trained {
 fn trained() -> &'static Trained {
     static T: OnceLock<Trained> = OnceLock::new();
     T.get_or_init(|| {
-        assert!(Path::new(SF2).exists(), "{SF2} missing: run scripts/setup.sh (Debian package fluid-soundfont-gm)");
         let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("ds");
+        let data = small_dataset(dir.path());
         let run = dir.path().join("run");
-        ok(&[
-            "dataset", "--out", s(&data), "--notes", "50,55,60", "--velocities", "70,110",
-            "--durations", "0.3,0.6", "--length", "2", "--valid", "0.25", "--test", "0.25", "--seed", "3",
-        ]);
-        ok(&[
-            "train", "--data", s(&data), "--out", s(&run), "--preset", "tiny", "--steps", "200",
-            "--eval-every", "200", "--batch", "6", "--seq-len", "512", "--device", "cpu", "--threads", "1",
-            "--seed", "1", "--no-preview",
-        ]);
+        train_tiny(&data, &run, 200, 200, &["--no-preview"]);
         // A copy beside which the default output directory will be made.
         let voice = dir.path().join("tiny.voice.safetensors");
         std::fs::copy(run.join("best.voice.safetensors"), &voice).unwrap();
