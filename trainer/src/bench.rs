@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use sackbut_model::conditioning::{Conditioning, NOTE_NONE};
 use sackbut_model::engine::native::{Isa, NativeEngine};
 use sackbut_model::engine::Engine;
-use sackbut_model::hparams::HParams;
+use crate::shape_args::ShapeArgs;
 use sackbut_model::quantize::Quantization;
 use sackbut_model::torch::{load_voice_into, voice_from_varstore, SampleRnn, TorchGenerator};
 use sackbut_model::voice_file::{ConditioningMeta, TrainingSummary, Voice, VoiceMeta, VOICE_FORMAT_VERSION};
@@ -29,27 +29,9 @@ pub struct BenchArgs {
     /// Voice file to time (default: a random-init voice of --preset).
     #[arg(long)]
     pub voice: Option<PathBuf>,
-    /// Without --voice: the shape of the random-init voice (tiny, small).
-    #[arg(long, default_value = "small")]
-    pub preset: String,
-    /// Without --voice: override the preset's frame-tier widths (top and middle).
-    #[arg(long)]
-    pub frame_dim: Option<usize>,
-    /// Without --voice: override the preset's sample MLP width.
-    #[arg(long)]
-    pub mlp_dim: Option<usize>,
-    /// Without --voice: override the top tier's width alone (after --frame-dim).
-    #[arg(long)]
-    pub top_dim: Option<usize>,
-    /// Without --voice: override the middle tier's width alone (after --frame-dim).
-    #[arg(long)]
-    pub mid_dim: Option<usize>,
-    /// Without --voice: middle frames per top frame (4: a 64-sample top frame).
-    #[arg(long)]
-    pub top_ratio: Option<usize>,
-    /// Without --voice: GRU layers per frame tier.
-    #[arg(long)]
-    pub layers: Option<usize>,
+    /// Without --voice: the shape of the random-init voice.
+    #[command(flatten)]
+    pub shape: ShapeArgs,
     /// Batch sizes (voices generated at once), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
     pub batches: Vec<usize>,
@@ -128,42 +110,20 @@ impl Series {
 /// The voice to time: the file, or a random-init model of the preset.
 fn bench_voice(args: &BenchArgs) -> Result<(Voice, String)> {
     if let Some(path) = &args.voice {
-        let shaped = [args.frame_dim, args.mlp_dim, args.top_dim, args.mid_dim, args.top_ratio, args.layers];
-        if shaped.iter().any(|o| o.is_some()) {
+        if args.shape.overrides_any() {
             bail!("--frame-dim, --mlp-dim, --top-dim, --mid-dim, --top-ratio and --layers shape a random-init voice; they do not apply to --voice");
         }
         let voice = Voice::read(path)?;
         let label = format!("{} ({})", voice.meta.name, path.display());
         return Ok((voice, label));
     }
-    let mut hp = HParams::preset(&args.preset)
-        .with_context(|| format!("--preset {}: unknown (expected one of {:?})", args.preset, HParams::PRESETS))?;
-    if let Some(d) = args.frame_dim {
-        hp.top_dim = d;
-        hp.mid_dim = d;
-    }
-    if let Some(d) = args.mlp_dim {
-        hp.mlp_dim = d;
-    }
-    if let Some(d) = args.top_dim {
-        hp.top_dim = d;
-    }
-    if let Some(d) = args.mid_dim {
-        hp.mid_dim = d;
-    }
-    if let Some(r) = args.top_ratio {
-        hp.top_ratio = r;
-    }
-    if let Some(l) = args.layers {
-        hp.rnn_layers = l;
-    }
-    hp.validate().map_err(|e| anyhow::anyhow!(e))?;
+    let hp = args.shape.hparams()?;
     tch::manual_seed(args.seed as i64);
     let vs = nn::VarStore::new(Device::Cpu);
     let _model = SampleRnn::new(&vs.root(), hp);
     let meta = VoiceMeta {
         format_version: VOICE_FORMAT_VERSION,
-        name: format!("random-init {}", args.preset),
+        name: format!("random-init {}", args.shape.preset),
         sample_rate: MODEL_RATE_HZ,
         quantization: Quantization::MuLaw,
         hparams: hp,
@@ -173,7 +133,7 @@ fn bench_voice(args: &BenchArgs) -> Result<(Voice, String)> {
     let voice = voice_from_varstore(&vs, meta).map_err(|e| anyhow::anyhow!(e))?;
     let label = format!(
         "random-init {} (top {} over {} samples, mid {}, mlp {}, layers {})",
-        args.preset,
+        args.shape.preset,
         hp.top_dim,
         hp.top_frame(),
         hp.mid_dim,

@@ -5,6 +5,7 @@ mod bench;
 mod dataset;
 mod eval;
 mod render;
+mod shape_args;
 mod train;
 
 use clap::{Parser, Subcommand};

@@ -120,7 +120,7 @@ pub fn crop_start(rows: &[(&Example, View)], seed: u64, pass: u64, min_silence: 
     let onset = rows.iter().map(|(e, _)| e.span.onset as usize).min().unwrap_or(0);
     let room = onset.saturating_sub(min_silence) / top_frame;
     let mut rng = SplitMix64::for_row(seed ^ 0xC40F, pass);
-    if rng.next_u64() % 2 == 0 {
+    if rng.next_u64().is_multiple_of(2) {
         return 0;
     }
     (rng.next_u64() % (room as u64 + 1)) as usize * top_frame

@@ -17,6 +17,7 @@ use sackbut_model::voice_file::{ConditioningMeta, TrainingSummary, Voice, VoiceM
 use tch::nn::{self, OptimizerConfig};
 
 use crate::dataset::manifest::{Dataset, Split};
+use crate::shape_args::ShapeArgs;
 use examples::{crop_start, epoch_order, load_split, view_for, Pass};
 use loss_log::LogRow;
 use run_state::RunState;
@@ -33,21 +34,9 @@ pub struct TrainArgs {
     /// Run directory: checkpoints, best voice, log, plot, previews.
     #[arg(long)]
     pub out: PathBuf,
-    /// Model size: tiny (tests) or small.
-    #[arg(long, default_value = "small")]
-    pub preset: String,
-    /// Override the preset's frame-tier widths (top and middle).
-    #[arg(long)]
-    pub frame_dim: Option<usize>,
-    /// Override the preset's top tier width (after --frame-dim).
-    #[arg(long)]
-    pub top_dim: Option<usize>,
-    /// Override the preset's middle frames per top frame (4: a 64-sample top frame).
-    #[arg(long)]
-    pub top_ratio: Option<usize>,
-    /// Override the preset's sample MLP width.
-    #[arg(long)]
-    pub mlp_dim: Option<usize>,
+    /// The model's shape.
+    #[command(flatten)]
+    pub shape: ShapeArgs,
     /// Stop after this many optimizer steps.
     #[arg(long, default_value_t = 2000)]
     pub steps: u64,
@@ -98,26 +87,6 @@ pub struct TrainArgs {
     pub name: Option<String>,
 }
 
-fn hparams(args: &TrainArgs) -> Result<HParams> {
-    let mut hp = HParams::preset(&args.preset)
-        .with_context(|| format!("--preset {}: unknown (expected one of {:?})", args.preset, HParams::PRESETS))?;
-    if let Some(d) = args.frame_dim {
-        hp.top_dim = d;
-        hp.mid_dim = d;
-    }
-    if let Some(d) = args.top_dim {
-        hp.top_dim = d;
-    }
-    if let Some(r) = args.top_ratio {
-        hp.top_ratio = r;
-    }
-    if let Some(d) = args.mlp_dim {
-        hp.mlp_dim = d;
-    }
-    hp.validate().map_err(|e| anyhow::anyhow!(e))?;
-    Ok(hp)
-}
-
 /// Voice metadata for the current weights.
 fn meta(args: &TrainArgs, ds: &Dataset, hp: HParams, summary: TrainingSummary) -> VoiceMeta {
     let mut notes: Vec<u8> = ds.manifest.examples.iter().filter(|e| e.split == Split::Train).map(|e| e.span.note).collect();
@@ -146,7 +115,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let device = parse_device(&args.device).map_err(|e| anyhow::anyhow!(e))?;
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as i32));
     tch::set_num_threads(threads.max(1));
-    let hp = hparams(args)?;
+    let hp = args.shape.hparams()?;
     let tf = hp.top_frame();
     if args.seq_len == 0 || !args.seq_len.is_multiple_of(tf) {
         bail!("--seq-len {}: must be a positive multiple of the {tf}-sample top frame", args.seq_len);
@@ -204,7 +173,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     eprintln!(
         "training {} parameters ({:?}) on {} with {} thread(s): {} train / {} valid / {} test examples of {:.2} s",
         hp.parameter_count(),
-        args.preset,
+        args.shape.preset,
         device_name(device),
         threads,
         train.len(),
