@@ -102,7 +102,8 @@ impl Timeline {
         let model = MODEL_RATE_HZ as u64;
         let max_block = max_block.max(1);
         let block_model = (max_block as u64 * model).div_ceil(rate_hz as u64) + 1;
-        match mode {
+        // Each mode fixes the lookahead, ring target, event delay, resampler and latency.
+        let (lookahead, target, delay, resampler, latency) = match mode {
             RenderMode::Realtime => {
                 let lead = 1 + SINC_HALF_TAPS as u64;
                 // The worker refills a frame at a time, so after a refill the ring holds more than
@@ -112,18 +113,7 @@ impl Timeline {
                 let resampler = if rate_hz as u64 == model { ResamplerKind::Identity } else { ResamplerKind::Sinc };
                 let half = if resampler == ResamplerKind::Sinc { SINC_HALF_TAPS as u64 } else { 0 };
                 let latency = ((delay + half) * rate_hz as u64 + model / 2) / model;
-                Timeline {
-                    rate_hz,
-                    mode,
-                    top_frame: frame as usize,
-                    lookahead,
-                    ring_target: target as usize,
-                    ring_capacity: (target + 2 * frame) as usize,
-                    event_delay: delay,
-                    resampler,
-                    latency_samples: latency.min(u32::MAX as u64) as u32,
-                    max_block,
-                }
+                (lookahead, target, delay, resampler, latency)
             }
             RenderMode::Offline => {
                 let lookahead = lookahead.max(horizon);
@@ -142,19 +132,20 @@ impl Timeline {
                 };
                 // `delay` is whole chunks: it maps to a whole number of host samples.
                 let latency = delay / chunk_in * chunk_out + half_chunk;
-                Timeline {
-                    rate_hz,
-                    mode,
-                    top_frame: frame as usize,
-                    lookahead,
-                    ring_target: target as usize,
-                    ring_capacity: (target + 2 * frame) as usize,
-                    event_delay: delay,
-                    resampler,
-                    latency_samples: latency.min(u32::MAX as u64) as u32,
-                    max_block,
-                }
+                (lookahead, target, delay, resampler, latency)
             }
+        };
+        Timeline {
+            rate_hz,
+            mode,
+            top_frame: frame as usize,
+            lookahead,
+            ring_target: target as usize,
+            ring_capacity: (target + 2 * frame) as usize,
+            event_delay: delay,
+            resampler,
+            latency_samples: latency.min(u32::MAX as u64) as u32,
+            max_block,
         }
     }
 
