@@ -6,6 +6,14 @@
 //! moment a note starts is visible only in the model's own (still silent) audio: a model
 //! trained that way often failed to leave silence at all. The plugin knows note-on times
 //! exactly, so `age` costs nothing live.
+//!
+//! The phase features (sin and cos of the first [`PHASE_HARMONICS`] harmonics of an ideal
+//! oscillator at the note's equal-tempered frequency, started at the note-on) are not in the
+//! thesis either. A note embedding alone leaves the model to build its own oscillator inside
+//! a GRU that only ticks once per frame; small models then drift a few semitones or settle on
+//! a neighbouring note. Given the phase, the sample MLP only has to shape a waveform that is
+//! already periodic at the right pitch. The phase is a pure function of `note` and `age`, so
+//! it adds no stream to the dataset or to the plugin.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,8 +25,11 @@ pub const NOTE_ROWS: usize = 129;
 pub const DEFAULT_HORIZON: u32 = 8192;
 /// Default age horizon in samples (256 ms at 16 kHz): `age` saturates here, past the attack.
 pub const DEFAULT_AGE_HORIZON: u32 = 4096;
-/// Scalar features per sample besides the note embedding: velocity, remaining, age.
-pub const SCALAR_FEATURES: usize = 3;
+/// Harmonics of the note oscillator given to the model as (sin, cos) pairs.
+pub const PHASE_HARMONICS: usize = 4;
+/// Scalar features per sample besides the note embedding: velocity, remaining, age, then
+/// sin and cos of each harmonic's phase.
+pub const SCALAR_FEATURES: usize = 3 + 2 * PHASE_HARMONICS;
 
 /// One note on one voice's timeline, in samples at the model rate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,14 +75,37 @@ impl Conditioning {
     pub const SILENT: Conditioning = Conditioning { note: NOTE_NONE, velocity: 0, remaining: 0, age: 0 };
 
     /// The scalar features the model sees besides the note embedding: velocity / 127,
-    /// min(remaining, H) / H and min(age, A) / A (A = `age_horizon`).
+    /// min(remaining, H) / H, min(age, A) / A (A = `age_horizon`), then sin and cos of
+    /// k·θ for k = 1..=[`PHASE_HARMONICS`], θ the note oscillator's phase (all zero in silence).
     pub fn scalar_features(self, horizon: u32, age_horizon: u32) -> [f32; SCALAR_FEATURES] {
-        [
-            self.velocity as f32 / 127.0,
-            self.remaining.min(horizon) as f32 / horizon as f32,
-            self.age.min(age_horizon) as f32 / age_horizon as f32,
-        ]
+        let mut f = [0.0; SCALAR_FEATURES];
+        f[0] = self.velocity as f32 / 127.0;
+        f[1] = self.remaining.min(horizon) as f32 / horizon as f32;
+        f[2] = self.age.min(age_horizon) as f32 / age_horizon as f32;
+        if self.note < NOTE_NONE {
+            let (s1, c1) = self.phase().sin_cos();
+            // Higher harmonics by the angle-addition recurrence: one sin_cos per sample.
+            let (mut s, mut c) = (s1, c1);
+            for k in 0..PHASE_HARMONICS {
+                f[3 + 2 * k] = s as f32;
+                f[4 + 2 * k] = c as f32;
+                (s, c) = (s * c1 + c * s1, c * c1 - s * s1);
+            }
+        }
+        f
     }
+
+    /// The phase in radians, in [0, 2π), of an oscillator at the note's equal-tempered
+    /// frequency (A4 = 440 Hz) that started at 0 on the note-on, `age` model samples ago.
+    pub fn phase(self) -> f64 {
+        let cycles = note_hz(self.note) / crate::MODEL_RATE_HZ as f64 * self.age as f64;
+        std::f64::consts::TAU * cycles.fract()
+    }
+}
+
+/// The equal-tempered frequency of MIDI `note` in Hz (A4 = 69 = 440 Hz).
+pub fn note_hz(note: u8) -> f64 {
+    440.0 * 2f64.powf((note as f64 - 69.0) / 12.0)
 }
 
 impl NoteSpan {
@@ -218,8 +252,32 @@ mod tests {
     #[test]
     fn scalar_features_are_normalised() {
         let c = Conditioning { note: 60, velocity: 127, remaining: 10_000, age: 9_000 };
-        assert_eq!(c.scalar_features(8192, 4096), [1.0, 1.0, 1.0]);
+        assert_eq!(c.scalar_features(8192, 4096)[..3], [1.0, 1.0, 1.0]);
         let c = Conditioning { note: 60, velocity: 0, remaining: 2048, age: 1024 };
-        assert_eq!(c.scalar_features(8192, 4096), [0.0, 0.25, 0.25]);
+        assert_eq!(c.scalar_features(8192, 4096)[..3], [0.0, 0.25, 0.25]);
+    }
+
+    #[test]
+    fn phase_features_follow_the_note_frequency() {
+        // A4 = 440 Hz at 16 kHz: 40 samples are 1.1 cycles, so θ = 0.2π.
+        let c = Conditioning { note: 69, velocity: 100, remaining: 100, age: 40 };
+        let f = c.scalar_features(8192, 4096);
+        let theta = 0.2 * std::f64::consts::PI;
+        for k in 0..PHASE_HARMONICS {
+            let kt = (k + 1) as f64 * theta;
+            assert!((f[3 + 2 * k] as f64 - kt.sin()).abs() < 1e-5, "sin harmonic {}", k + 1);
+            assert!((f[4 + 2 * k] as f64 - kt.cos()).abs() < 1e-5, "cos harmonic {}", k + 1);
+        }
+        // One octave up is twice the phase: 2.2 cycles.
+        let up = Conditioning { note: 81, ..c }.phase();
+        assert!((up - 2.0 * theta).abs() < 1e-9, "{up}");
+        // At the note-on the oscillator starts at zero.
+        let on = Conditioning { age: 0, ..c }.scalar_features(8192, 4096);
+        assert_eq!(on[3..], [0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn silence_has_no_phase() {
+        assert_eq!(Conditioning::SILENT.scalar_features(8192, 4096), [0.0; SCALAR_FEATURES]);
     }
 }

@@ -14,7 +14,7 @@ use crate::hparams::HParams;
 use crate::quantize::Quantization;
 
 /// The format version this build writes and the newest it reads.
-pub const VOICE_FORMAT_VERSION: u32 = 1;
+pub const VOICE_FORMAT_VERSION: u32 = 2;
 /// The `__metadata__` key holding the voice's JSON document.
 pub const METADATA_KEY: &str = "sackbut";
 /// Largest voice file accepted (a 1024-dim voice is ~100 MB); checked before reading.
@@ -130,6 +130,9 @@ pub enum VoiceProblem {
     /// Written by a newer Sackbut.
     #[error("voice format version {found} is newer than this Sackbut reads (up to {VOICE_FORMAT_VERSION}): update Sackbut")]
     NewerVersion { found: u32 },
+    /// Written before the conditioning this build feeds (format 1 had no phase features).
+    #[error("voice format version {found} is older than this Sackbut plays (version {VOICE_FORMAT_VERSION} adds the note's phase to the conditioning): retrain the voice with `trainer train`")]
+    OlderVersion { found: u32 },
     /// Hyper-parameters out of range, or a sample rate this build cannot play.
     #[error("incompatible voice: {0}")]
     Incompatible(String),
@@ -282,6 +285,9 @@ fn parse_meta(json: &str) -> Result<VoiceMeta, VoiceProblem> {
     if version > VOICE_FORMAT_VERSION as u64 {
         return Err(VoiceProblem::NewerVersion { found: version.min(u32::MAX as u64) as u32 });
     }
+    if version < VOICE_FORMAT_VERSION as u64 {
+        return Err(VoiceProblem::OlderVersion { found: version as u32 });
+    }
     let meta: VoiceMeta = serde_json::from_value(value).map_err(|e| VoiceProblem::BadMetadata(e.to_string()))?;
     meta.hparams.validate().map_err(VoiceProblem::Incompatible)?;
     if meta.sample_rate != crate::MODEL_RATE_HZ {
@@ -381,6 +387,15 @@ mod tests {
         meta["something_new"] = "x".into();
         let msg = problem(&with_metadata(&v, Some(meta.to_string())));
         assert!(msg.contains("version 99 is newer"), "{msg}");
+    }
+
+    #[test]
+    fn older_version_asks_for_a_retrain() {
+        let v = voice();
+        let mut meta = serde_json::to_value(&v.meta).unwrap();
+        meta["format_version"] = 1.into();
+        let msg = problem(&with_metadata(&v, Some(meta.to_string())));
+        assert!(msg.contains("version 1 is older") && msg.contains("retrain"), "{msg}");
     }
 
     #[test]

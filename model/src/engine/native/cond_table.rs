@@ -57,12 +57,15 @@ mod tests {
 
     #[test]
     fn folds_embedding_and_biases() {
-        // E = 1, dim = 1: W_c = [2, 3, 5, 7], b_c = 1, extra = 10; emb(note) = note.
+        // E = 1, dim = 1: W_c = [2, 3, 4, 5, ..], b_c = 1, extra = 10; emb(note) = note.
         let emb: Vec<f32> = (0..NOTE_ROWS).map(|n| n as f32).collect();
-        let t = CondTable::new(&emb, 1, &[2.0, 3.0, 5.0, 7.0], &[1.0], 1, &[&[10.0]]);
+        let w: Vec<f32> = (0..1 + SCALAR_FEATURES).map(|k| (k + 2) as f32).collect();
+        let t = CondTable::new(&emb, 1, &w, &[1.0], 1, &[&[10.0]]);
         assert_eq!(t.row(60)[0], 2.0 * 60.0 + 11.0);
         let dp = t.dim_pad;
-        assert_eq!((t.scalars[0], t.scalars[dp], t.scalars[2 * dp]), (3.0, 5.0, 7.0));
+        for k in 0..SCALAR_FEATURES {
+            assert_eq!(t.scalars[k * dp], (k + 3) as f32, "scalar column {k}");
+        }
         assert_eq!(t.row(250)[0], t.row(NOTE_NONE)[0]);
     }
 }
