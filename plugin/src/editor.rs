@@ -11,6 +11,7 @@ use nice_plug_egui::widgets::ParamSlider;
 use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp};
 use sackbut_model::engine::native::NativeEngine;
 
+use crate::file_dialog::{Picked, VoiceDialog};
 use crate::params::SackbutParams;
 use crate::shared::{Control, Status, VoiceSwap, MODE_OFFLINE, MODE_REALTIME};
 use crate::voice_source::{default_slot, read_voice_file, MAX_VOICES};
@@ -70,6 +71,7 @@ pub struct SackbutEditor {
     status: Arc<Status>,
     gui: Option<GuiContext>,
     path_field: String,
+    dialog: VoiceDialog,
 }
 
 /// Builds the editor.
@@ -77,7 +79,7 @@ pub fn create(params: Arc<SackbutParams>, status: Arc<Status>) -> Option<EguiEdi
     let state = EguiEditorState::from_size(LogicalSize::new(EDITOR_SIZE.0, EDITOR_SIZE.1), 1.0);
     let path_field = params.voice_path.read().clone();
     let repaint = status.repaint.clone();
-    let app = SackbutEditor { params, status, gui: None, path_field };
+    let app = SackbutEditor { params, status, gui: None, path_field, dialog: VoiceDialog::default() };
     nice_plug_egui::create_egui_editor(state, repaint, EguiNiceSettings::new().with_tile("Sackbut"), app)
 }
 
@@ -140,8 +142,22 @@ impl SackbutEditor {
                 ui.label("Voice file");
                 ui.add(egui::TextEdit::singleline(&mut self.path_field).desired_width(300.0).hint_text("/path/to/voice.voice.safetensors"));
             });
+            match self.dialog.take() {
+                Some(Picked::File(path)) => {
+                    self.path_field = path.display().to_string();
+                    load_voice(self.params.clone(), st.clone(), self.path_field.clone());
+                }
+                Some(Picked::Nothing) => {
+                    *st.voice_message.lock() = "no file chosen (without a desktop file dialog service, type the path and press Load)".into();
+                }
+                None => {}
+            }
             ui.horizontal(|ui| {
                 let loading = st.loading.load(Ordering::Acquire);
+                if ui.add_enabled(!loading && !self.dialog.is_open(), egui::Button::new("Browse…")).clicked() {
+                    let repaint = st.repaint.clone();
+                    self.dialog.open(&self.path_field, move || repaint.request_repaint());
+                }
                 if ui.add_enabled(!loading, egui::Button::new("Load")).clicked() {
                     load_voice(self.params.clone(), st.clone(), self.path_field.clone());
                 }
@@ -280,7 +296,7 @@ mod tests {
         status.underruns.store(3, Ordering::Relaxed);
         status.sounding[0].store(1 << 60, Ordering::Relaxed);
         *status.voice_message.lock() = "x.voice.safetensors: no such file — playing the default voice instead".into();
-        let mut editor = SackbutEditor { params: Arc::new(SackbutParams::default()), status: status.clone(), gui: None, path_field: String::new() };
+        let mut editor = SackbutEditor { params: Arc::new(SackbutParams::default()), status: status.clone(), gui: None, path_field: String::new(), dialog: VoiceDialog::default() };
         let text = shown_text(&mut editor);
         let card = status.card.lock().clone();
         for want in [card.name.as_str(), "Trained notes", card.notes.as_str(), "16000 Hz", "Temperature", "Polyphony", "Lookahead", "Engine", "C4 (60)", "underruns 3", "no such file"] {
