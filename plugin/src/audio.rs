@@ -306,6 +306,7 @@ impl AudioSide {
             if late > 0 {
                 self.status.underruns.fetch_add(1, Ordering::Relaxed);
                 self.status.underrun_samples.fetch_add(late, Ordering::Relaxed);
+                self.status.last_underrun_at.store(self.host_pos + 1, Ordering::Relaxed);
             }
         }
         self.model_pos += need as u64;
@@ -322,6 +323,19 @@ impl AudioSide {
             if g != 1.0 {
                 self.out[..n].iter_mut().for_each(|v| *v *= g);
             }
+        }
+        // The last guard: whatever happened upstream, the host never gets a NaN or an infinity
+        // (the worker already silences non-finite frames; both resamplers are finite filters, so
+        // a bad sample that got this far would flush out of their history within one chunk).
+        let mut bad = 0u64;
+        for v in &mut self.out[..n] {
+            if !v.is_finite() {
+                *v = 0.0;
+                bad += 1;
+            }
+        }
+        if bad > 0 {
+            self.status.nonfinite_samples.fetch_add(bad, Ordering::Relaxed);
         }
         self.host_pos += n as u64;
     }

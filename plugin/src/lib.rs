@@ -33,7 +33,7 @@ use params::{ms_to_model_samples, EngineChoice, SackbutParams};
 use shared::{Link, Msg, Status, MODE_INACTIVE, MODE_OFFLINE, MODE_REALTIME};
 use timeline::{RenderMode, Timeline};
 use voice_source::{default_slot, resolve_persisted, VoiceSlot, MAX_VOICES};
-use worker::{WorkerHandle, WorkerSetup};
+use worker::{DebugHooks, WorkerHandle, WorkerSetup};
 
 /// Capacity of the audio → worker event queue (messages).
 pub const EVENT_QUEUE_CAPACITY: usize = 8192;
@@ -41,6 +41,17 @@ pub const EVENT_QUEUE_CAPACITY: usize = 8192;
 pub const ENV_STATS_FILE: &str = "SACKBUT_STATS_FILE";
 /// Environment variable: microseconds the worker sleeps after each frame (a slow engine, for tests).
 pub const ENV_DEBUG_WORKER_SLEEP_US: &str = "SACKBUT_DEBUG_WORKER_SLEEP_US";
+/// Environment variable: the worker sleeps rows² × this many microseconds after each frame (an
+/// engine whose cost grows with the voices, for the load-shedding tests).
+pub const ENV_DEBUG_ROW_COST_US: &str = "SACKBUT_DEBUG_ROW_COST_US";
+/// Environment variable: the worker poisons its n-th frame with voices (from 0) with a NaN (for
+/// the non-finite guard's test).
+pub const ENV_DEBUG_NAN_FRAME: &str = "SACKBUT_DEBUG_NAN_FRAME";
+
+/// A numeric environment variable, if set and valid.
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
+}
 
 /// The plugin.
 pub struct Sackbut {
@@ -117,6 +128,10 @@ impl Plugin for Sackbut {
         AudioIOLayout { main_input_channels: None, main_output_channels: NonZeroU32::new(1), ..AudioIOLayout::const_default() },
     ];
     const MIDI_INPUT: MidiConfig = MidiConfig::MidiCCs;
+    /// nice-plug's per-block event queue, preallocated: a host may send a chord of every key with
+    /// its pedal and controllers in one block; beyond this the wrapper has to allocate on the
+    /// audio thread (it permits that, with a warning). Our own queue to the worker holds 8192.
+    const INPUT_EVENT_CAPACITY: usize = 4096;
     const SAMPLE_ACCURATE_AUTOMATION: bool = false;
 
     type SysExMessage = ();
@@ -171,10 +186,11 @@ impl Plugin for Sackbut {
         let (ev_prod, ev_cons) = HeapRb::<Msg>::new(EVENT_QUEUE_CAPACITY).split();
         let (s_prod, s_cons) = HeapRb::<f32>::new(t.ring_capacity).split();
         let link = Arc::new(Link::default());
-        let debug_sleep = std::env::var(ENV_DEBUG_WORKER_SLEEP_US)
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(Duration::ZERO, Duration::from_micros);
+        let debug = DebugHooks {
+            sleep: env_u64(ENV_DEBUG_WORKER_SLEEP_US).map_or(Duration::ZERO, Duration::from_micros),
+            row_cost: env_u64(ENV_DEBUG_ROW_COST_US).map_or(Duration::ZERO, Duration::from_micros),
+            nan_frame: env_u64(ENV_DEBUG_NAN_FRAME),
+        };
         let setup = WorkerSetup {
             timeline: t,
             slot,
@@ -185,7 +201,8 @@ impl Plugin for Sackbut {
             status: self.status.clone(),
             events: ev_cons,
             samples: s_prod,
-            debug_sleep,
+            params: self.params.clone(),
+            debug,
         };
         let worker = match WorkerHandle::spawn(setup) {
             Ok(w) => w,
@@ -204,7 +221,17 @@ impl Plugin for Sackbut {
         st.ring_target.store(t.ring_target as u32, Ordering::Relaxed);
         st.mode.store(if mode == RenderMode::Offline { MODE_OFFLINE } else { MODE_REALTIME }, Ordering::Relaxed);
         st.restart_needed.store(false, Ordering::Relaxed);
-        for counter in [&st.underruns, &st.underrun_samples, &st.dropped_events, &st.generated_samples] {
+        let counters = [
+            &st.underruns,
+            &st.underrun_samples,
+            &st.dropped_events,
+            &st.generated_samples,
+            &st.last_underrun_at,
+            &st.nonfinite_frames,
+            &st.nonfinite_samples,
+            &st.shed_voices,
+        ];
+        for counter in counters {
             counter.store(0, Ordering::Relaxed);
         }
         context.set_latency_samples(t.latency_samples);

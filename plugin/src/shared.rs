@@ -166,6 +166,14 @@ pub struct Status {
     pub underrun_samples: AtomicU64,
     /// Events dropped (queue full or too late).
     pub dropped_events: AtomicU64,
+    /// 1 + the host sample (since the last reset) of the last block with an underrun; 0: none.
+    pub last_underrun_at: AtomicU64,
+    /// Generated frames that were not finite: replaced by silence, their notes restarted.
+    pub nonfinite_frames: AtomicU64,
+    /// Output samples that were not finite after resampling and gain: output as 0.
+    pub nonfinite_samples: AtomicU64,
+    /// Voices stopped because the worker could not keep up with them (realtime load shedding).
+    pub shed_voices: AtomicU64,
     /// Keys sounding now, a 128-bit set.
     pub sounding: [AtomicU64; 2],
     /// Voices (rows) generating now.
@@ -198,6 +206,10 @@ impl Default for Status {
             underruns: AtomicU64::new(0),
             underrun_samples: AtomicU64::new(0),
             dropped_events: AtomicU64::new(0),
+            last_underrun_at: AtomicU64::new(0),
+            nonfinite_frames: AtomicU64::new(0),
+            nonfinite_samples: AtomicU64::new(0),
+            shed_voices: AtomicU64::new(0),
             sounding: [AtomicU64::new(0), AtomicU64::new(0)],
             active_voices: AtomicU32::new(0),
             latency_samples: AtomicU32::new(0),
@@ -240,6 +252,10 @@ impl Status {
             "underruns": r(&self.underruns),
             "underrun_samples": r(&self.underrun_samples),
             "dropped_events": r(&self.dropped_events),
+            "last_underrun_at_host_sample": r(&self.last_underrun_at).checked_sub(1),
+            "nonfinite_frames": r(&self.nonfinite_frames),
+            "nonfinite_samples": r(&self.nonfinite_samples),
+            "shed_voices": r(&self.shed_voices),
             "latency_samples": self.latency_samples.load(Ordering::Relaxed),
             "rate_hz": self.rate_hz.load(Ordering::Relaxed),
             "mode": mode,

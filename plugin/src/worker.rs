@@ -7,6 +7,25 @@
 //! ring (both lock-free SPSC). When it has nothing to do it parks; the audio thread unparks it
 //! after each block. A panic inside is caught, logged, and ends the worker: the audio thread then
 //! outputs silence.
+//!
+//! Under abuse and overload:
+//! - **Keys outside the voice's trained notes** are played an octave (or several) up or down, into
+//!   the trained range (clamped to its ends if the range is under an octave): the note embedding
+//!   of an untrained key is noise, and a player would rather hear the right pitch class than
+//!   whatever the model makes of it. The key a note is played as is remembered until its
+//!   note-off, so a voice swap in between cannot leave it stuck.
+//! - **A frame that is not finite** (a voice whose state blew up, or a bad voice file) is replaced
+//!   by silence, counted (`Status::nonfinite_frames`), and the notes sounding are restarted from
+//!   their rows' initial state, so the fault does not persist.
+//! - **Load shedding (realtime only)**: [`SLOW_FRAMES_BEFORE_SHEDDING`] frames in a row that each
+//!   took longer to generate than they last, with the ring less than half full, mean the worker
+//!   cannot keep up with that many voices (one slow frame alone is a scheduling hiccup the ring
+//!   absorbs: measured here, shedding on single slow frames stopped 7 of 8 voices of a chord that
+//!   never underran). It stops the voices beyond one fewer than it generated (released ones
+//!   first, then the oldest held) and lowers the polyphony for new notes to match, counting each
+//!   voice stopped (`Status::shed_voices`); when nothing sounds, or after 2 s of frames made in
+//!   under half their time, the polyphony comes back. Offline renders
+//!   never shed: they wait for the worker and stay complete and repeatable.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -23,9 +42,49 @@ use sackbut_model::MODEL_RATE_HZ;
 
 use crate::keyboard::Keyboard;
 use crate::live_voices::{EventKind, LiveSettings, LiveVoices, TimedEvent};
+use crate::params::SackbutParams;
 use crate::shared::{unpack, Control, Link, Msg, Status, StreamSettings};
-use crate::timeline::Timeline;
+use crate::timeline::{RenderMode, Timeline};
 use crate::voice_source::{VoiceSlot, MAX_VOICES};
+
+/// Consecutive frames slower than real time (with the ring draining) before voices are shed.
+pub const SLOW_FRAMES_BEFORE_SHEDDING: u32 = 3;
+/// Frames made in under half their duration for this long let the shed polyphony grow by one.
+const CALM_BEFORE_REGROW: Duration = Duration::from_secs(2);
+
+/// Test hooks that make the worker misbehave on purpose (read from the environment at
+/// activation; all off in normal use).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DebugHooks {
+    /// Sleep after each frame: an engine slower than real time whatever it generates.
+    pub sleep: Duration,
+    /// Sleep `rows² ×` this after each frame: an engine whose cost grows with the voices it
+    /// generates (8 rows cost 64 units, 1 row one), so load shedding can be shown deterministically.
+    pub row_cost: Duration,
+    /// Poison the n-th frame (from 0) that has voices with a NaN, as a voice whose state blew up
+    /// would: proves the non-finite guard.
+    pub nan_frame: Option<u64>,
+}
+
+/// The key each MIDI key is played as: itself inside the voice's trained notes, else moved by
+/// whole octaves into the trained range (clamped when the range is under an octave).
+pub fn key_map(slot: &VoiceSlot) -> [u8; 128] {
+    let mut map: [u8; 128] = std::array::from_fn(|k| k as u8);
+    if let Some((lo, hi)) = slot.voice.meta.conditioning.note_range() {
+        let (lo, hi) = (lo.min(127) as i32, hi.min(127) as i32);
+        for (k, m) in map.iter_mut().enumerate() {
+            let mut key = k as i32;
+            while key < lo && key + 12 <= hi {
+                key += 12;
+            }
+            while key > hi && key - 12 >= lo {
+                key -= 12;
+            }
+            *m = key.clamp(lo, hi) as u8;
+        }
+    }
+    map
+}
 
 /// Everything a worker starts with.
 pub struct WorkerSetup {
@@ -47,8 +106,11 @@ pub struct WorkerSetup {
     pub events: HeapCons<Msg>,
     /// Samples to the audio thread.
     pub samples: HeapProd<f32>,
-    /// Sleep after each frame (debug: a deliberately slow engine).
-    pub debug_sleep: Duration,
+    /// The parameters: the worker watches the persisted voice path, so a state restored while
+    /// playing (a preset, an undo) loads its voice without a restart.
+    pub params: Arc<SackbutParams>,
+    /// Test hooks (all off in normal use).
+    pub debug: DebugHooks,
 }
 
 /// A running worker thread.
@@ -121,7 +183,29 @@ struct Worker {
     events: HeapCons<Msg>,
     samples: HeapProd<f32>,
     control: Receiver<Control>,
-    debug_sleep: Duration,
+    params: Arc<SackbutParams>,
+    /// The voice path last asked for (loaded, or tried and failed: not retried).
+    asked_path: String,
+    debug: DebugHooks,
+    /// Frames with voices generated so far (for [`DebugHooks::nan_frame`]).
+    voiced_frames: u64,
+    /// The key each MIDI key plays as with the current voice ([`key_map`]).
+    key_map: [u8; 128],
+    /// The key each (channel, key) was played as at its last note-on, for its note-off.
+    playing_as: [[u8; 128]; 16],
+    /// Note-on order per played key, for "oldest" when shedding.
+    struck: [u64; 128],
+    strikes: u64,
+    /// Polyphony the user asked for.
+    user_polyphony: u8,
+    /// Most voices the worker keeps up with (realtime load shedding); `u8::MAX` when not shedding.
+    voice_cap: u8,
+    /// Since when every frame took less than half its duration.
+    calm_since: Option<Instant>,
+    /// Consecutive frames that took longer than they last.
+    slow_frames: u32,
+    /// How long a frame lasts.
+    frame_duration: Duration,
     epoch: u32,
     items_pushed: u64,
     frame: Vec<f32>,
@@ -153,7 +237,22 @@ impl Worker {
         let frame = s.timeline.top_frame;
         let mut live = LiveVoices::new(live_settings(&s.timeline, &s.slot, &s.settings, s.release_override));
         live.stage(TimedEvent { t: 0, kind: EventKind::Temperature(s.settings.temperature) });
+        // What the activation already tried (it falls back to the default voice on a bad file).
+        let asked_path = s.params.voice_path.read().clone();
         Worker {
+            asked_path,
+            key_map: key_map(&s.slot),
+            playing_as: [std::array::from_fn(|k| k as u8); 16],
+            struck: [0; 128],
+            strikes: 0,
+            user_polyphony: s.settings.polyphony,
+            voice_cap: u8::MAX,
+            calm_since: None,
+            slow_frames: 0,
+            frame_duration: Duration::from_secs_f64(frame as f64 / MODEL_RATE_HZ as f64),
+            params: s.params,
+            debug: s.debug,
+            voiced_frames: 0,
             decode: s.slot.voice.meta.quantization.decode_table(),
             t: s.timeline,
             slot: s.slot,
@@ -166,7 +265,6 @@ impl Worker {
             events: s.events,
             samples: s.samples,
             control,
-            debug_sleep: s.debug_sleep,
             epoch: 0,
             items_pushed: 0,
             frame: vec![0.0; frame],
@@ -222,8 +320,39 @@ impl Worker {
     fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Key { t, ev } => {
-                let live = &mut self.live;
-                self.keyboard.handle(t, ev, |e| live.stage(e));
+                let (live, map, playing_as) = (&mut self.live, &self.key_map, &mut self.playing_as);
+                let (struck, strikes) = (&mut self.struck, &mut self.strikes);
+                self.keyboard.handle(t, ev, |e| {
+                    // Keys are moved into the trained range here (see the module docs); a note-off
+                    // or a choke goes to the key its note-on was played as.
+                    let kind = match e.kind {
+                        EventKind::NoteOn { channel, key, velocity } => {
+                            let played = map[(key & 127) as usize];
+                            playing_as[(channel & 15) as usize][(key & 127) as usize] = played;
+                            *strikes += 1;
+                            struck[played as usize] = *strikes;
+                            EventKind::NoteOn { channel, key: played, velocity }
+                        }
+                        EventKind::NoteOff { channel, key } => {
+                            EventKind::NoteOff { channel, key: playing_as[(channel & 15) as usize][(key & 127) as usize] }
+                        }
+                        EventKind::Choke { channel: Some(c), key: Some(k) } => {
+                            EventKind::Choke { channel: Some(c), key: Some(playing_as[(c & 15) as usize][(k & 127) as usize]) }
+                        }
+                        EventKind::Choke { channel: None, key: Some(k) } => {
+                            // Any channel: every key this one was played as.
+                            for (c, keys) in playing_as.iter().enumerate() {
+                                let played = keys[(k & 127) as usize];
+                                if played != map[(k & 127) as usize] {
+                                    live.stage(TimedEvent { t: e.t, kind: EventKind::Choke { channel: Some(c as u8), key: Some(played) } });
+                                }
+                            }
+                            EventKind::Choke { channel: None, key: Some(map[(k & 127) as usize]) }
+                        }
+                        k => k,
+                    };
+                    live.stage(TimedEvent { t: e.t, kind });
+                });
             }
             Msg::Setting { t, kind } => {
                 let kind = match kind {
@@ -231,12 +360,20 @@ impl Worker {
                         self.release_override = r;
                         EventKind::Release(self.release())
                     }
+                    EventKind::Polyphony(p) => {
+                        self.user_polyphony = p;
+                        EventKind::Polyphony(p.min(self.voice_cap))
+                    }
                     k => k,
                 };
                 self.live.stage(TimedEvent { t, kind });
             }
             Msg::Reset { epoch, settings } => {
                 self.keyboard.reset();
+                self.playing_as = [std::array::from_fn(|k| k as u8); 16];
+                self.user_polyphony = settings.polyphony;
+                self.voice_cap = u8::MAX;
+                self.calm_since = None;
                 let s = live_settings(&self.t, &self.slot, &settings, self.release_override);
                 self.live.reset(s);
                 self.live.stage(TimedEvent { t: 0, kind: EventKind::Temperature(settings.temperature) });
@@ -263,10 +400,27 @@ impl Worker {
             }
         }
         let result = self.live.render_frame(self.engine.as_mut(), &self.decode, &mut self.frame);
-        if let Err(e) = result {
-            // Never expected (frames are whole and rows in range); keep the stream going.
-            nice_plug::nice_error!("Sackbut: engine refused a frame: {e}");
+        let rows = match result {
+            Ok(report) => report.active_rows,
+            Err(e) => {
+                // Never expected (frames are whole and rows in range); keep the stream going.
+                nice_plug::nice_error!("Sackbut: engine refused a frame: {e}");
+                self.frame.iter_mut().for_each(|v| *v = 0.0);
+                0
+            }
+        };
+        if rows > 0 {
+            if self.debug.nan_frame == Some(self.voiced_frames) {
+                self.frame[0] = f32::NAN;
+            }
+            self.voiced_frames += 1;
+        }
+        if !self.frame.iter().all(|v| v.is_finite()) {
+            // Never let a NaN or an infinity reach the host: this frame is silence, and the notes
+            // start again from their rows' initial state so the fault does not carry on.
             self.frame.iter_mut().for_each(|v| *v = 0.0);
+            self.live.restart_sounding_notes();
+            self.status.nonfinite_frames.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(s) = swap {
             if s.engine.top_frame() == self.t.top_frame {
@@ -275,22 +429,111 @@ impl Worker {
                 self.engine = s.engine;
                 self.engine.set_temperature(temperature);
                 self.decode = s.slot.voice.meta.quantization.decode_table();
+                self.key_map = key_map(&s.slot);
                 self.live.set_horizon(s.slot.voice.meta.hparams.horizon);
                 self.slot = s.slot;
                 let pos = self.live.position();
                 self.live.stage(TimedEvent { t: pos, kind: EventKind::Release(self.release()) });
             }
         }
-        if !self.debug_sleep.is_zero() {
+        if !self.debug.sleep.is_zero() {
             // A deliberately slow engine: the frame is ready only after the sleep.
-            thread::sleep(self.debug_sleep);
+            thread::sleep(self.debug.sleep);
         }
+        if !self.debug.row_cost.is_zero() && rows > 0 {
+            thread::sleep(self.debug.row_cost * (rows * rows) as u32);
+        }
+        let cost = started.elapsed();
         self.samples.push_slice(&self.frame);
         self.items_pushed += self.frame.len() as u64;
+        if self.t.mode == RenderMode::Realtime {
+            self.adapt_to_load(cost, rows);
+        }
         self.window_compute += started.elapsed();
         self.window_samples += self.frame.len() as u64;
         if self.window_start.elapsed() > Duration::from_millis(250) {
             self.publish_stats(self.samples.occupied_len() as u64);
+        }
+    }
+
+    /// Realtime load shedding (see the module docs): `cost` is what the frame just made took,
+    /// with `rows` voices.
+    fn adapt_to_load(&mut self, cost: Duration, rows: usize) {
+        if rows == 0 {
+            // Nothing sounds: the next notes get the whole polyphony again.
+            if self.voice_cap != u8::MAX {
+                self.set_voice_cap(u8::MAX);
+            }
+            self.calm_since = None;
+            self.slow_frames = 0;
+            return;
+        }
+        if cost > self.frame_duration {
+            self.calm_since = None;
+            self.slow_frames += 1;
+            let draining = self.samples.occupied_len() < self.t.ring_target / 2;
+            if self.slow_frames >= SLOW_FRAMES_BEFORE_SHEDDING && draining && rows > 1 {
+                let cap = (rows - 1).min(self.voice_cap as usize) as u8;
+                self.set_voice_cap(cap);
+                self.shed_beyond(cap as usize);
+                self.slow_frames = 0;
+            }
+            return;
+        }
+        self.slow_frames = 0;
+        if cost * 2 < self.frame_duration {
+            let now = Instant::now();
+            let since = *self.calm_since.get_or_insert(now);
+            if self.voice_cap != u8::MAX && now.duration_since(since) >= CALM_BEFORE_REGROW {
+                let cap = self.voice_cap.saturating_add(1);
+                self.set_voice_cap(if cap >= self.user_polyphony { u8::MAX } else { cap });
+                self.calm_since = Some(now);
+            }
+        } else {
+            self.calm_since = None;
+        }
+    }
+
+    fn set_voice_cap(&mut self, cap: u8) {
+        self.voice_cap = cap;
+        let pos = self.live.position();
+        self.live.stage(TimedEvent { t: pos, kind: EventKind::Polyphony(self.user_polyphony.min(cap).max(1)) });
+    }
+
+    /// Stops the notes sounding beyond `cap`: released ones first, then the oldest held.
+    fn shed_beyond(&mut self, cap: usize) {
+        let mut notes = [(false, 0u64, 0u8); MAX_VOICES * 2];
+        let mut n = 0;
+        let struck = &self.struck;
+        self.live.for_each_sounding(|_, key, held| {
+            if n < notes.len() {
+                notes[n] = (held, struck[(key & 127) as usize], key);
+                n += 1;
+            }
+        });
+        if n <= cap {
+            return;
+        }
+        // Released (held = false) sort first, then by note-on order.
+        notes[..n].sort_unstable();
+        let pos = self.live.position();
+        for &(_, _, key) in &notes[..n - cap] {
+            self.live.stage(TimedEvent { t: pos, kind: EventKind::Choke { channel: None, key: Some(key) } });
+        }
+        self.status.shed_voices.fetch_add((n - cap) as u64, Ordering::Relaxed);
+    }
+
+    /// A state restored while playing may name another voice: load it as the editor does.
+    fn follow_voice_path(&mut self) {
+        let wanted = self.params.voice_path.read();
+        if *wanted == self.asked_path || self.status.loading.load(Ordering::Acquire) {
+            return;
+        }
+        let playing = self.status.voice.lock().as_ref().is_some_and(|s| s.origin.as_persisted() == wanted.as_str());
+        self.asked_path = wanted.clone();
+        drop(wanted);
+        if !playing {
+            crate::editor::load_voice(self.params.clone(), self.status.clone(), self.asked_path.clone());
         }
     }
 
@@ -317,6 +560,7 @@ impl Worker {
         st.active_voices.store(active, Ordering::Relaxed);
         st.dropped_events.fetch_max(self.live.dropped_events(), Ordering::Relaxed);
         st.repaint.request_repaint();
+        self.follow_voice_path();
         self.window_start = Instant::now();
         self.window_compute = Duration::ZERO;
         self.window_samples = 0;
@@ -356,7 +600,8 @@ mod tests {
             status,
             events: ev_cons,
             samples: s_prod,
-            debug_sleep: Duration::ZERO,
+            params: Arc::new(SackbutParams::default()),
+            debug: DebugHooks::default(),
         })
         .unwrap();
         let on = t.event_delay;

@@ -10,14 +10,14 @@ pub mod reference;
 use std::cell::Cell;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clack_extensions::latency::PluginLatency;
 use clack_extensions::params::{ParamInfoBuffer, PluginParams};
 use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::PluginState;
-use clack_host::events::event_types::{MidiEvent, NoteChokeEvent, NoteOffEvent, NoteOnEvent};
+use clack_host::events::event_types::{MidiEvent, NoteChokeEvent, NoteOffEvent, NoteOnEvent, ParamValueEvent};
 use clack_host::prelude::*;
 
 /// The bundle directory: `$SACKBUT_BUNDLE_DIR`, else `target/bundled` of the workspace.
@@ -83,7 +83,12 @@ pub enum Event {
     Cc { cc: u8, value: u8 },
     /// A CLAP note choke.
     Choke { key: u8 },
+    /// A parameter change (CLAP id from [`Instance::param_id`], the value as CLAP shows it).
+    Param { id: u32, value: f64 },
 }
+
+/// Something the host's main thread does while the audio thread renders.
+pub type MainThreadAction<'a> = Box<dyn FnOnce(&mut Instance) + 'a>;
 
 /// What a render gave.
 pub struct Render {
@@ -163,6 +168,17 @@ impl Instance {
         self.pump_main_thread();
     }
 
+    /// The CLAP id of the parameter named `name`.
+    pub fn param_id(&mut self, name: &str) -> Option<u32> {
+        let mut handle = self.instance.plugin_handle();
+        let params: PluginParams = handle.get_extension()?;
+        let mut buf = ParamInfoBuffer::new();
+        (0..params.count(&mut handle)).find_map(|i| {
+            let info = params.get_info(&mut handle, i, &mut buf)?;
+            (info.name == name.as_bytes()).then(|| info.id.get())
+        })
+    }
+
     /// The plain value of the parameter named `name` (as the host shows it).
     pub fn param(&mut self, name: &str) -> Option<f64> {
         let mut handle = self.instance.plugin_handle();
@@ -181,16 +197,39 @@ impl Instance {
     /// Activates at `rate` with blocks cycling through `blocks`, plays `events` (host sample,
     /// event; in time order) and renders `frames` samples; then deactivates.
     pub fn render(&mut self, rate: f64, blocks: &[usize], frames: usize, events: &[(u64, Event)]) -> Render {
-        self.render_inner(rate, blocks, frames, events, false)
+        self.render_inner(rate, blocks, frames, events, false, Vec::new())
     }
 
     /// As [`Self::render`], but each block starts when a real audio device would ask for it
     /// (the block's duration after the previous one), as a live host does.
     pub fn render_paced(&mut self, rate: f64, blocks: &[usize], frames: usize, events: &[(u64, Event)]) -> Render {
-        self.render_inner(rate, blocks, frames, events, true)
+        self.render_inner(rate, blocks, frames, events, true, Vec::new())
     }
 
-    fn render_inner(&mut self, rate: f64, blocks: &[usize], frames: usize, events: &[(u64, Event)], paced: bool) -> Render {
+    /// As [`Self::render`] (`paced`: [`Self::render_paced`]), and the main thread runs each
+    /// action once the audio thread has rendered past its host sample (in order), as a host's
+    /// main thread restores a state or loads a preset while the audio plays.
+    pub fn render_with_actions(
+        &mut self,
+        rate: f64,
+        blocks: &[usize],
+        frames: usize,
+        events: &[(u64, Event)],
+        paced: bool,
+        actions: Vec<(u64, MainThreadAction<'_>)>,
+    ) -> Render {
+        self.render_inner(rate, blocks, frames, events, paced, actions)
+    }
+
+    fn render_inner(
+        &mut self,
+        rate: f64,
+        blocks: &[usize],
+        frames: usize,
+        events: &[(u64, Event)],
+        paced: bool,
+        actions: Vec<(u64, MainThreadAction<'_>)>,
+    ) -> Render {
         let max = *blocks.iter().max().expect("block sizes") as u32;
         let config = PluginAudioConfiguration { sample_rate: rate, min_frames_count: 1, max_frames_count: max };
         let stopped = self.instance.activate(|_, _| (), config).expect("activates");
@@ -201,8 +240,11 @@ impl Instance {
         };
         let blocks = blocks.to_vec();
         let events = events.to_vec();
+        let progress = AtomicU64::new(0);
+        let done = AtomicBool::new(false);
         let (stopped, left, channels_equal, longest_call, wall) = std::thread::scope(|s| {
-            s.spawn(move || {
+            let (progress, done) = (&progress, &done);
+            let audio = s.spawn(move || {
                 let mut proc = stopped.start_processing().expect("starts processing");
                 let mut left = Vec::with_capacity(frames);
                 let mut equal = true;
@@ -237,6 +279,9 @@ impl Instance {
                             Event::Off { key } => buffer.push(&NoteOffEvent::new(time, Pckn::new(0u16, 0u16, key as u16, Match::All), 0.0)),
                             Event::Cc { cc, value } => buffer.push(&MidiEvent::new(time, 0, [0xB0, cc, value])),
                             Event::Choke { key } => buffer.push(&NoteChokeEvent::new(time, Pckn::new(0u16, 0u16, key as u16, Match::All))),
+                            Event::Param { id, value } => {
+                                buffer.push(&ParamValueEvent::new(time, ClapId::new(id), Pckn::match_all(), value))
+                            }
                         }
                         next_event += 1;
                     }
@@ -252,12 +297,20 @@ impl Instance {
                     left.extend_from_slice(&out_l[..n]);
                     equal &= out_l[..n] == out_r[..n];
                     pos += n as u64;
+                    progress.store(pos, Ordering::Release);
                 }
                 let wall = start.elapsed();
+                done.store(true, Ordering::Release);
                 (proc.stop_processing(), left, equal, longest, wall)
-            })
-            .join()
-            .expect("the audio thread")
+            });
+            for (at, action) in actions {
+                while progress.load(Ordering::Acquire) < at && !done.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_micros(500));
+                }
+                action(self);
+                self.pump_main_thread();
+            }
+            audio.join().expect("the audio thread")
         });
         self.instance.deactivate(stopped);
         self.pump_main_thread();

@@ -81,7 +81,7 @@ pub fn to_midi(steps: &[Step], end_ms: u64) -> Vec<u8> {
             Event::On { key, velocity } => MidiMessage::NoteOn { key: u7::from(key), vel: u7::from(velocity) },
             Event::Off { key } => MidiMessage::NoteOff { key: u7::from(key), vel: u7::from(64) },
             Event::Cc { cc, value } => MidiMessage::Controller { controller: u7::from(cc), value: u7::from(value) },
-            Event::Choke { .. } => continue,
+            Event::Choke { .. } | Event::Param { .. } => continue,
         };
         track.push(TrackEvent { delta: u28::from((s.ms - now) as u32), kind: TrackEventKind::Midi { channel: u4::from(0), message } });
         now = s.ms;
