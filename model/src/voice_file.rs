@@ -36,6 +36,29 @@ impl ConditioningMeta {
     pub fn note_range(&self) -> Option<(u8, u8)> {
         Some((*self.notes.first()?, *self.notes.last()?))
     }
+
+    /// The note each MIDI key plays: itself inside the trained range, else moved by whole
+    /// octaves into it (clamped to its ends when the range is under an octave). The note
+    /// embedding of an untrained key is noise; a player would rather hear the right pitch
+    /// class. The plugin and `trainer render` both play keys through this map, so a bounce of
+    /// out-of-range keys still equals the render.
+    pub fn key_map(&self) -> [u8; 128] {
+        let mut map: [u8; 128] = std::array::from_fn(|k| k as u8);
+        if let Some((lo, hi)) = self.note_range() {
+            let (lo, hi) = (lo.min(127) as i32, hi.min(127) as i32);
+            for (k, m) in map.iter_mut().enumerate() {
+                let mut key = k as i32;
+                while key < lo && key + 12 <= hi {
+                    key += 12;
+                }
+                while key > hi && key - 12 >= lo {
+                    key -= 12;
+                }
+                *m = key.clamp(lo, hi) as u8;
+            }
+        }
+        map
+    }
 }
 
 /// How the voice was trained.
@@ -387,6 +410,20 @@ mod tests {
         meta["something_new"] = "x".into();
         let msg = problem(&with_metadata(&v, Some(meta.to_string())));
         assert!(msg.contains("version 99 is newer"), "{msg}");
+    }
+
+    #[test]
+    fn keys_outside_the_trained_range_move_by_octaves_into_it() {
+        let c = |notes: Vec<u8>| ConditioningMeta { release_samples: 0, notes, velocities: vec![100] };
+        let map = c((40..=77).collect()).key_map();
+        assert_eq!((map[40], map[60], map[77]), (40, 60, 77), "trained keys play themselves");
+        assert_eq!((map[39], map[28], map[0]), (51, 40, 48), "low keys go up by octaves");
+        assert_eq!((map[78], map[90], map[127]), (66, 66, 67), "high keys go down by octaves");
+        // A range under an octave clamps to its ends.
+        let map = c(vec![60, 64]).key_map();
+        assert_eq!((map[48], map[59], map[62], map[70]), (60, 60, 62, 64));
+        // A voice without notes (unconditioned) leaves keys alone.
+        assert_eq!(c(vec![]).key_map()[3], 3);
     }
 
     #[test]

@@ -17,15 +17,8 @@
 //! - **A frame that is not finite** (a voice whose state blew up, or a bad voice file) is replaced
 //!   by silence, counted (`Status::nonfinite_frames`), and the notes sounding are restarted from
 //!   their rows' initial state, so the fault does not persist.
-//! - **Load shedding (realtime only)**: [`SLOW_FRAMES_BEFORE_SHEDDING`] frames in a row that each
-//!   took longer to generate than they last, with the ring less than half full, mean the worker
-//!   cannot keep up with that many voices (one slow frame alone is a scheduling hiccup the ring
-//!   absorbs: measured here, shedding on single slow frames stopped 7 of 8 voices of a chord that
-//!   never underran). It stops the voices beyond one fewer than it generated (released ones
-//!   first, then the oldest held) and lowers the polyphony for new notes to match, counting each
-//!   voice stopped (`Status::shed_voices`); when nothing sounds, or after 2 s of frames made in
-//!   under half their time, the polyphony comes back. Offline renders
-//!   never shed: they wait for the worker and stay complete and repeatable.
+//! - **Load shedding (realtime only)**: see [`crate::load_governor`]; each voice stopped is
+//!   counted (`Status::shed_voices`).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -40,17 +33,15 @@ use sackbut_model::engine::native::NativeEngine;
 use sackbut_model::engine::Engine;
 use sackbut_model::MODEL_RATE_HZ;
 
+use crate::key_routing::KeyRouting;
 use crate::keyboard::Keyboard;
 use crate::live_voices::{EventKind, LiveSettings, LiveVoices, TimedEvent};
+use crate::load_governor::{LoadGovernor, Verdict};
 use crate::params::SackbutParams;
 use crate::shared::{unpack, Control, Link, Msg, Status, StreamSettings};
 use crate::timeline::{RenderMode, Timeline};
 use crate::voice_source::{VoiceSlot, MAX_VOICES};
 
-/// Consecutive frames slower than real time (with the ring draining) before voices are shed.
-pub const SLOW_FRAMES_BEFORE_SHEDDING: u32 = 3;
-/// Frames made in under half their duration for this long let the shed polyphony grow by one.
-const CALM_BEFORE_REGROW: Duration = Duration::from_secs(2);
 
 /// Test hooks that make the worker misbehave on purpose (read from the environment at
 /// activation; all off in normal use).
@@ -64,26 +55,6 @@ pub struct DebugHooks {
     /// Poison the n-th frame (from 0) that has voices with a NaN, as a voice whose state blew up
     /// would: proves the non-finite guard.
     pub nan_frame: Option<u64>,
-}
-
-/// The key each MIDI key is played as: itself inside the voice's trained notes, else moved by
-/// whole octaves into the trained range (clamped when the range is under an octave).
-pub fn key_map(slot: &VoiceSlot) -> [u8; 128] {
-    let mut map: [u8; 128] = std::array::from_fn(|k| k as u8);
-    if let Some((lo, hi)) = slot.voice.meta.conditioning.note_range() {
-        let (lo, hi) = (lo.min(127) as i32, hi.min(127) as i32);
-        for (k, m) in map.iter_mut().enumerate() {
-            let mut key = k as i32;
-            while key < lo && key + 12 <= hi {
-                key += 12;
-            }
-            while key > hi && key - 12 >= lo {
-                key -= 12;
-            }
-            *m = key.clamp(lo, hi) as u8;
-        }
-    }
-    map
 }
 
 /// Everything a worker starts with.
@@ -189,23 +160,12 @@ struct Worker {
     debug: DebugHooks,
     /// Frames with voices generated so far (for [`DebugHooks::nan_frame`]).
     voiced_frames: u64,
-    /// The key each MIDI key plays as with the current voice ([`key_map`]).
-    key_map: [u8; 128],
-    /// The key each (channel, key) was played as at its last note-on, for its note-off.
-    playing_as: [[u8; 128]; 16],
-    /// Note-on order per played key, for "oldest" when shedding.
-    struck: [u64; 128],
-    strikes: u64,
+    /// Keys into the voice's range, note-offs to where their note-ons went.
+    keys: KeyRouting,
     /// Polyphony the user asked for.
     user_polyphony: u8,
-    /// Most voices the worker keeps up with (realtime load shedding); `u8::MAX` when not shedding.
-    voice_cap: u8,
-    /// Since when every frame took less than half its duration.
-    calm_since: Option<Instant>,
-    /// Consecutive frames that took longer than they last.
-    slow_frames: u32,
-    /// How long a frame lasts.
-    frame_duration: Duration,
+    /// Most voices the worker keeps up with (realtime load shedding).
+    governor: LoadGovernor,
     epoch: u32,
     items_pushed: u64,
     frame: Vec<f32>,
@@ -241,15 +201,9 @@ impl Worker {
         let asked_path = s.params.voice_path.read().clone();
         Worker {
             asked_path,
-            key_map: key_map(&s.slot),
-            playing_as: [std::array::from_fn(|k| k as u8); 16],
-            struck: [0; 128],
-            strikes: 0,
+            keys: KeyRouting::new(s.slot.voice.meta.conditioning.key_map()),
             user_polyphony: s.settings.polyphony,
-            voice_cap: u8::MAX,
-            calm_since: None,
-            slow_frames: 0,
-            frame_duration: Duration::from_secs_f64(frame as f64 / MODEL_RATE_HZ as f64),
+            governor: LoadGovernor::new(Duration::from_secs_f64(frame as f64 / MODEL_RATE_HZ as f64)),
             params: s.params,
             debug: s.debug,
             voiced_frames: 0,
@@ -320,39 +274,9 @@ impl Worker {
     fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Key { t, ev } => {
-                let (live, map, playing_as) = (&mut self.live, &self.key_map, &mut self.playing_as);
-                let (struck, strikes) = (&mut self.struck, &mut self.strikes);
-                self.keyboard.handle(t, ev, |e| {
-                    // Keys are moved into the trained range here (see the module docs); a note-off
-                    // or a choke goes to the key its note-on was played as.
-                    let kind = match e.kind {
-                        EventKind::NoteOn { channel, key, velocity } => {
-                            let played = map[(key & 127) as usize];
-                            playing_as[(channel & 15) as usize][(key & 127) as usize] = played;
-                            *strikes += 1;
-                            struck[played as usize] = *strikes;
-                            EventKind::NoteOn { channel, key: played, velocity }
-                        }
-                        EventKind::NoteOff { channel, key } => {
-                            EventKind::NoteOff { channel, key: playing_as[(channel & 15) as usize][(key & 127) as usize] }
-                        }
-                        EventKind::Choke { channel: Some(c), key: Some(k) } => {
-                            EventKind::Choke { channel: Some(c), key: Some(playing_as[(c & 15) as usize][(k & 127) as usize]) }
-                        }
-                        EventKind::Choke { channel: None, key: Some(k) } => {
-                            // Any channel: every key this one was played as.
-                            for (c, keys) in playing_as.iter().enumerate() {
-                                let played = keys[(k & 127) as usize];
-                                if played != map[(k & 127) as usize] {
-                                    live.stage(TimedEvent { t: e.t, kind: EventKind::Choke { channel: Some(c as u8), key: Some(played) } });
-                                }
-                            }
-                            EventKind::Choke { channel: None, key: Some(map[(k & 127) as usize]) }
-                        }
-                        k => k,
-                    };
-                    live.stage(TimedEvent { t: e.t, kind });
-                });
+                let (live, keys) = (&mut self.live, &mut self.keys);
+                // Keys move into the trained range (see `key_routing`).
+                self.keyboard.handle(t, ev, |e| keys.route(e.kind, |kind| live.stage(TimedEvent { t: e.t, kind })));
             }
             Msg::Setting { t, kind } => {
                 let kind = match kind {
@@ -362,7 +286,7 @@ impl Worker {
                     }
                     EventKind::Polyphony(p) => {
                         self.user_polyphony = p;
-                        EventKind::Polyphony(p.min(self.voice_cap))
+                        EventKind::Polyphony(p.min(self.governor.cap()))
                     }
                     k => k,
                 };
@@ -370,10 +294,9 @@ impl Worker {
             }
             Msg::Reset { epoch, settings } => {
                 self.keyboard.reset();
-                self.playing_as = [std::array::from_fn(|k| k as u8); 16];
+                self.keys.reset();
                 self.user_polyphony = settings.polyphony;
-                self.voice_cap = u8::MAX;
-                self.calm_since = None;
+                self.governor.reset();
                 let s = live_settings(&self.t, &self.slot, &settings, self.release_override);
                 self.live.reset(s);
                 self.live.stage(TimedEvent { t: 0, kind: EventKind::Temperature(settings.temperature) });
@@ -429,7 +352,7 @@ impl Worker {
                 self.engine = s.engine;
                 self.engine.set_temperature(temperature);
                 self.decode = s.slot.voice.meta.quantization.decode_table();
-                self.key_map = key_map(&s.slot);
+                self.keys.set_map(s.slot.voice.meta.conditioning.key_map());
                 self.live.set_horizon(s.slot.voice.meta.hparams.horizon);
                 self.slot = s.slot;
                 let pos = self.live.position();
@@ -456,46 +379,19 @@ impl Worker {
         }
     }
 
-    /// Realtime load shedding (see the module docs): `cost` is what the frame just made took,
+    /// Realtime load shedding ([`LoadGovernor`]): `cost` is what the frame just made took,
     /// with `rows` voices.
     fn adapt_to_load(&mut self, cost: Duration, rows: usize) {
-        if rows == 0 {
-            // Nothing sounds: the next notes get the whole polyphony again.
-            if self.voice_cap != u8::MAX {
-                self.set_voice_cap(u8::MAX);
-            }
-            self.calm_since = None;
-            self.slow_frames = 0;
-            return;
-        }
-        if cost > self.frame_duration {
-            self.calm_since = None;
-            self.slow_frames += 1;
-            let draining = self.samples.occupied_len() < self.t.ring_target / 2;
-            if self.slow_frames >= SLOW_FRAMES_BEFORE_SHEDDING && draining && rows > 1 {
-                let cap = (rows - 1).min(self.voice_cap as usize) as u8;
-                self.set_voice_cap(cap);
+        let draining = self.samples.occupied_len() < self.t.ring_target / 2;
+        let verdict = self.governor.after_frame(cost, rows, draining, Instant::now(), self.user_polyphony);
+        let cap = match verdict {
+            Verdict::Keep => return,
+            Verdict::Shed(cap) => {
                 self.shed_beyond(cap as usize);
-                self.slow_frames = 0;
+                cap
             }
-            return;
-        }
-        self.slow_frames = 0;
-        if cost * 2 < self.frame_duration {
-            let now = Instant::now();
-            let since = *self.calm_since.get_or_insert(now);
-            if self.voice_cap != u8::MAX && now.duration_since(since) >= CALM_BEFORE_REGROW {
-                let cap = self.voice_cap.saturating_add(1);
-                self.set_voice_cap(if cap >= self.user_polyphony { u8::MAX } else { cap });
-                self.calm_since = Some(now);
-            }
-        } else {
-            self.calm_since = None;
-        }
-    }
-
-    fn set_voice_cap(&mut self, cap: u8) {
-        self.voice_cap = cap;
+            Verdict::Regrow(cap) => cap,
+        };
         let pos = self.live.position();
         self.live.stage(TimedEvent { t: pos, kind: EventKind::Polyphony(self.user_polyphony.min(cap).max(1)) });
     }
@@ -504,10 +400,10 @@ impl Worker {
     fn shed_beyond(&mut self, cap: usize) {
         let mut notes = [(false, 0u64, 0u8); MAX_VOICES * 2];
         let mut n = 0;
-        let struck = &self.struck;
+        let keys = &self.keys;
         self.live.for_each_sounding(|_, key, held| {
             if n < notes.len() {
-                notes[n] = (held, struck[(key & 127) as usize], key);
+                notes[n] = (held, keys.struck(key), key);
                 n += 1;
             }
         });

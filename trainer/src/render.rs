@@ -201,9 +201,12 @@ pub fn render_notes(engine: &mut dyn Engine, voice: &Voice, notes: &[ScoreNote],
     });
     live.stage(TimedEvent { t: 0, kind: EventKind::Temperature(temperature) });
     let to_sample = |s: f64| (s * MODEL_RATE_HZ as f64).round() as u64;
+    // Keys outside the trained range play an octave into it, as in the plugin.
+    let key_map = meta.conditioning.key_map();
     for n in notes {
-        live.stage(TimedEvent { t: to_sample(n.on_s), kind: EventKind::NoteOn { channel: n.channel, key: n.key, velocity: n.velocity } });
-        live.stage(TimedEvent { t: to_sample(n.off_s), kind: EventKind::NoteOff { channel: n.channel, key: n.key } });
+        let key = key_map[(n.key & 127) as usize];
+        live.stage(TimedEvent { t: to_sample(n.on_s), kind: EventKind::NoteOn { channel: n.channel, key, velocity: n.velocity } });
+        live.stage(TimedEvent { t: to_sample(n.off_s), kind: EventKind::NoteOff { channel: n.channel, key } });
     }
     let decode = meta.quantization.decode_table();
     let tf = engine.top_frame();
@@ -243,7 +246,7 @@ pub fn run(args: &RenderArgs) -> Result<()> {
         let outside: Vec<u8> = score.notes.iter().map(|n| n.key).filter(|k| !(lo..=hi).contains(k)).collect();
         if !outside.is_empty() {
             eprintln!(
-                "warning: {}: {} notes lie outside the voice's trained range {lo}..={hi} (e.g. {}); they may not sound right",
+                "note: {}: {} notes lie outside the voice's trained range {lo}..={hi} (e.g. {}); they play whole octaves into it, as in the plugin",
                 args.midi.display(),
                 outside.len(),
                 outside[0]

@@ -40,8 +40,9 @@ fn an_overloaded_engine_sheds_voices_live_recovers_and_still_bounces_exactly() {
     let chord = [50u8, 52, 53, 55, 57, 58, 60, 62];
     let mut events: Vec<(u64, Event)> = chord.iter().map(|&k| (at(300), Event::On { key: k, velocity: 100 })).collect();
     events.extend(chord.iter().map(|&k| (at(2300), Event::Off { key: k })));
-    events.extend([(at(4000), Event::On { key: 55, velocity: 100 }), (at(4000), Event::On { key: 62, velocity: 80 })]);
-    events.extend([(at(5000), Event::Off { key: 55 }), (at(5000), Event::Off { key: 62 })]);
+    // After the overload, one note: it costs 1/12.8 of real time in sleeps, so even a loaded
+    // machine keeps up with it by a wide margin.
+    events.extend([(at(4000), Event::On { key: 55, velocity: 100 }), (at(5000), Event::Off { key: 55 })]);
     let quiet_ms = 5000 + release_ms + 300;
     let mut inst = Instance::load(&bundle).expect("loads");
     inst.set_offline(false);
@@ -50,7 +51,7 @@ fn an_overloaded_engine_sheds_voices_live_recovers_and_still_bounces_exactly() {
     let s = stats(&stats_file);
     let y = r.compensated();
     eprintln!(
-        "live overload: {s}; longest call {:?}; levels: shedding {:.1}, after {:.1}, late notes {:.1} dBFS",
+        "live overload: {s}; longest call {:?}; levels: shedding {:.1}, after {:.1}, late note {:.1} dBFS",
         r.longest_call,
         rms_db(&y[ms(300, rate)..ms(1000, rate)]),
         rms_db(&y[ms(1300, rate)..ms(2300, rate)]),
@@ -65,11 +66,11 @@ fn an_overloaded_engine_sheds_voices_live_recovers_and_still_bounces_exactly() {
     // Degraded, not gone: the voices kept sound before the chord's release.
     let kept = rms_db(&y[ms(1300, rate)..ms(2300, rate)]);
     assert!(kept > -50.0, "nothing is heard once the voices were shed: {kept:.1} dBFS");
-    // Recovered: no underrun from the late notes on, and they are heard.
+    // Recovered: no underrun from the late note on, and it is heard.
     let last = s["last_underrun_at_host_sample"].as_u64().expect("underruns have a last position");
     assert!(last < at(4000), "an underrun at host sample {last}, after the load dropped: {s}");
     let late = rms_db(&y[ms(4100, rate)..ms(5000, rate)]);
-    assert!(late > -50.0, "the notes after the overload are not heard: {late:.1} dBFS");
+    assert!(late > -50.0, "the note after the overload is not heard: {late:.1} dBFS");
     let tail = &y[ms(quiet_ms, rate)..];
     assert!(rms_db(tail) < -60.0, "stuck sound after every note ended: {:.1} dBFS (peak {:.1})", rms_db(tail), peak_db(tail));
 
