@@ -56,6 +56,8 @@ pub struct Pass<'a> {
     /// Next chunk's first sample.
     pub pos: usize,
     cond: Vec<Conditioning>,
+    /// Per row: samples the conditioning's note-on comes before the recorded sound starts.
+    onset_leads: Vec<u32>,
 }
 
 impl<'a> Pass<'a> {
@@ -63,7 +65,16 @@ impl<'a> Pass<'a> {
     /// frame; the samples before it are the first chunk's history).
     pub fn new(rows: Vec<(&'a Example, View)>, release: u32, hp: HParams, seq_len: usize, start: usize) -> Self {
         debug_assert_eq!(start % hp.top_frame(), 0);
-        Pass { rows, release, hp, seq_len, pos: start, cond: Vec::new() }
+        let onset_leads = vec![0; rows.len()];
+        Pass { rows, release, hp, seq_len, pos: start, cond: Vec::new(), onset_leads }
+    }
+
+    /// Moves each row's conditioning note-on `leads[row]` samples before its recorded sound
+    /// (see [`onset_lead_for`]).
+    pub fn with_onset_leads(mut self, leads: Vec<u32>) -> Self {
+        assert_eq!(leads.len(), self.rows.len(), "one lead per row");
+        self.onset_leads = leads;
+        self
     }
 
     /// The next chunk: codes `[B, top_frame + T]` (history first) and the conditioning of its
@@ -91,7 +102,9 @@ impl<'a> Pass<'a> {
                 View::Live => RemainingRule::Live { release: self.release, lookahead: 0 },
                 View::Unconditioned => continue,
             };
-            fill(std::slice::from_ref(&ex.span), rule, horizon, start as u64, out);
+            let mut span = ex.span;
+            span.onset = span.onset.saturating_sub(self.onset_leads[r] as u64);
+            fill(std::slice::from_ref(&span), rule, horizon, start as u64, out);
         }
         self.pos += t;
         let codes = Tensor::from_slice(&codes).view([b as i64, (tf + t) as i64]).to_device(device);
@@ -124,6 +137,23 @@ pub fn crop_start(rows: &[(&Example, View)], seed: u64, pass: u64, min_silence: 
         return 0;
     }
     (rng.next_u64() % (room as u64 + 1)) as usize * top_frame
+}
+
+/// How many samples (uniform in `0..=max`, seeded) row `row` of pass `pass` hears its note-on
+/// before the recorded sound starts.
+///
+/// In the recordings the sound starts right at the note-on, so a model that has let a few
+/// samples of silence pass after a note-on (which sampling does now and then) finds itself
+/// somewhere the data never went, and often stays silent for good: whole checkpoints of a run
+/// played no note at all. With the note-on drawn a little before the sound, silence early in a
+/// note is something the data shows ending, and the model learns that the sound still comes.
+/// The price is an onset up to `max` samples late, which the onset measure of `eval` reports.
+pub fn onset_lead_for(seed: u64, pass: u64, row: usize, max: u32) -> u32 {
+    if max == 0 {
+        return 0;
+    }
+    let mut rng = SplitMix64::for_row(seed ^ 0x045E7, pass * 4096 + row as u64);
+    (rng.next_u64() % (max as u64 + 1)) as u32
 }
 
 /// The view for row `row` of pass `pass`: live with probability `live_share`.
@@ -188,6 +218,25 @@ mod tests {
         let age = Vec::<f32>::try_from(cond.scalars.select(2, 2).view([-1])).unwrap();
         assert_eq!(age[0], 58.0 / 4096.0, "sample 128 is 58 samples after the onset at 70");
         assert_eq!(age[12], 0.0, "silent from the end of sound at 140");
+    }
+
+    #[test]
+    fn an_onset_lead_moves_the_note_on_before_the_sound() {
+        let ex = example(256);
+        let hp = HParams { horizon: 100, ..HParams::TINY };
+        let cond_at = |lead: u32| {
+            let mut pass = Pass::new(vec![(&ex, View::Exact)], 10, hp, 128, 0).with_onset_leads(vec![lead]);
+            let (_, cond, _) = pass.next_chunk(Device::Cpu).unwrap();
+            let note: Vec<i64> = cond.note.view([-1]).try_into().unwrap();
+            note
+        };
+        let (plain, led) = (cond_at(0), cond_at(20));
+        assert_eq!(plain.iter().position(|&n| n == 50), Some(70), "the note-on at the sound");
+        assert_eq!(led.iter().position(|&n| n == 50), Some(50), "20 samples before it");
+        assert_eq!(plain[100..], led[100..], "the note-off and the end stay where they were");
+        let leads: Vec<u32> = (0..400).map(|p| onset_lead_for(3, p, 0, 256)).collect();
+        assert!(leads.iter().all(|&l| l <= 256) && leads.iter().any(|&l| l > 200) && leads.iter().any(|&l| l < 50));
+        assert_eq!(onset_lead_for(3, 7, 1, 0), 0);
     }
 
     #[test]

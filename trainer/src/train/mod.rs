@@ -14,11 +14,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sackbut_model::hparams::HParams;
 use sackbut_model::torch::{device_name, load_voice_into, parse_device, voice_from_varstore, SampleRnn};
 use sackbut_model::voice_file::{ConditioningMeta, TrainingSummary, Voice, VoiceMeta, VOICE_FORMAT_VERSION};
+use sackbut_model::MODEL_RATE_HZ;
 use tch::nn::{self, OptimizerConfig};
 
 use crate::dataset::manifest::{Dataset, Split};
 use crate::shape_args::ShapeArgs;
-use examples::{crop_start, epoch_order, load_split, view_for, Pass};
+use examples::{crop_start, epoch_order, load_split, onset_lead_for, view_for, Pass};
 use loss_log::LogRow;
 use run_state::RunState;
 
@@ -58,6 +59,10 @@ pub struct TrainArgs {
     /// Share of sequences trained with the live view of the conditioning.
     #[arg(long, default_value_t = 0.5)]
     pub live_share: f64,
+    /// Each sequence hears its note-on up to this many ms (uniform, seeded) before the
+    /// recorded sound starts, so the model learns that silence early in a note still ends.
+    #[arg(long, default_value_t = 16.0)]
+    pub onset_lead_ms: f64,
     /// Train without conditioning (the baseline the conditioning is measured against).
     #[arg(long)]
     pub unconditioned: bool,
@@ -123,6 +128,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if args.batch == 0 {
         bail!("--batch must be at least 1");
     }
+    if !(0.0..=100.0).contains(&args.onset_lead_ms) {
+        bail!("--onset-lead-ms {}: expected 0 to 100 ms", args.onset_lead_ms);
+    }
     if !(0.0..=1.0).contains(&args.live_share) {
         bail!("--live-share {}: expected a share between 0 and 1", args.live_share);
     }
@@ -166,7 +174,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let mut opt = nn::Adam::default().build(&vs, args.lr)?;
     std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&serde_json::json!({
         "data": args.data, "hparams": hp, "parameters": hp.parameter_count(), "batch": args.batch, "seq_len": args.seq_len,
-        "lr": args.lr, "clip": args.clip, "live_share": args.live_share, "conditioned": conditioned,
+        "lr": args.lr, "clip": args.clip, "live_share": args.live_share, "onset_lead_ms": args.onset_lead_ms, "conditioned": conditioned,
         "device": device_name(device), "threads": threads, "seed": args.seed,
     }))?)?;
 
@@ -218,7 +226,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 .map(|(r, &i)| (&train[i], view_for(args.seed, state.passes, r, args.live_share, conditioned)))
                 .collect();
             let start = crop_start(&rows, args.seed, state.passes, MIN_SILENCE_SAMPLES, tf);
-            let mut pass = Pass::new(rows, release, hp, args.seq_len, start);
+            let max_lead = (args.onset_lead_ms * MODEL_RATE_HZ as f64 / 1000.0).round() as u32;
+            let leads = (0..rows.len()).map(|r| onset_lead_for(args.seed, state.passes, r, max_lead)).collect();
+            let mut pass = Pass::new(rows, release, hp, args.seq_len, start).with_onset_leads(leads);
             let mut states = model.initial_states(batch as i64);
             while let Some((codes, cond, t)) = pass.next_chunk(device) {
                 let (logits, next) = model.forward(&codes, &cond, &states);
