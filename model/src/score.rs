@@ -29,6 +29,9 @@ pub const MAX_NOTES: usize = 1_000_000;
 /// Most note and controller events [`parse_midi`] keeps before giving up with
 /// [`ScoreError::TooManyEvents`] (bounds its memory whatever the file).
 pub const MAX_EVENTS: usize = 8 * MAX_NOTES;
+/// Largest MIDI file [`read_midi`] reads: far above what [`MAX_EVENTS`] lets through, so only a
+/// file that is no MIDI file at all (or a device such as `/dev/zero`) is refused for its size.
+pub const MAX_MIDI_BYTES: u64 = 256 << 20;
 /// Tempo before any tempo event: 500 000 µs per quarter note (120 bpm).
 pub const DEFAULT_TEMPO_US: u32 = 500_000;
 /// Resolution of [`Score::to_midi_bytes`]: ticks per quarter note.
@@ -111,7 +114,8 @@ pub fn parse_midi(bytes: &[u8]) -> Result<Score, ScoreError> {
 
 /// Reads and parses; the error message starts with the file's path, e.g. "clip.mid: not a MIDI file (...)"
 pub fn read_midi(path: &Path) -> Result<Score, ScoreError> {
-    let bytes = std::fs::read(path).map_err(|error| ScoreError::Read { path: path.to_path_buf(), error })?;
+    let bytes = crate::user_file::read_user_file(path, MAX_MIDI_BYTES, "a MIDI file")
+        .map_err(|error| ScoreError::Read { path: path.to_path_buf(), error })?;
     parse_midi(&bytes)
         .map_err(|error| ScoreError::InFile { path: path.to_path_buf(), error: Box::new(error) })
 }
@@ -869,6 +873,13 @@ mod tests {
         let err = read_midi(&garbage).unwrap_err();
         assert!(err.to_string().starts_with(&format!("{}: not a MIDI file (", garbage.display())), "{err}");
 
+        // A directory, or a device that never ends (read whole, it took all memory), is refused
+        // without being read.
+        let err = read_midi(dir.path()).unwrap_err().to_string();
+        assert_eq!(err, format!("{}: cannot read the file (is a directory, not a file)", dir.path().display()));
+        let err = read_midi(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert_eq!(err, "/dev/zero: cannot read the file (is a device, pipe or socket, not a file)");
+
         let good = dir.path().join("good.mid");
         let score = Score { notes: vec![note(60, 100, 0, 0.0, 0.5)], end_s: 1.0 };
         std::fs::write(&good, score.to_midi_bytes()).unwrap();
@@ -897,6 +908,36 @@ mod tests {
                 bytes[at] = rng.next_u64() as u8;
             }
             let _ = parse_midi(&bytes);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, failure_persistence: None, ..Default::default() })]
+
+        /// Byte flips, insertions and truncations of the shipped demo clip: a score whose notes
+        /// end after they start, or an error in words, never a panic.
+        #[test]
+        fn damaged_demo_midi_is_a_score_or_an_error(
+            cut in proptest::option::of(0.0f64..1.0),
+            edits in proptest::collection::vec((0.0f64..1.0, proptest::bool::ANY, proptest::num::u8::ANY), 0..12),
+        ) {
+            let mut bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/demo.mid")).unwrap();
+            for (at, insert, value) in edits {
+                let i = (at * bytes.len() as f64) as usize;
+                let last = bytes.len() - 1;
+                if insert { bytes.insert(i, value) } else { bytes[i.min(last)] = value }
+            }
+            if let Some(c) = cut {
+                bytes.truncate((c * bytes.len() as f64) as usize);
+            }
+            match parse_midi(&bytes) {
+                Ok(score) => {
+                    for n in &score.notes {
+                        proptest::prop_assert!(n.on_s.is_finite() && n.off_s > n.on_s, "{}", n);
+                    }
+                }
+                Err(e) => proptest::prop_assert!(!e.to_string().is_empty()),
+            }
         }
     }
 
