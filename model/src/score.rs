@@ -355,8 +355,55 @@ impl Notes {
     }
 }
 
+/// The header's time-division word, found where midly finds it: the first `MThd` chunk of the
+/// file, or of the `data` chunk of an RIFF RMID file (chunks of other ids skipped; a chunk
+/// running past the end is cut there).
+fn header_division(bytes: &[u8]) -> Option<u16> {
+    /// (id, data, rest) of the chunk at the start of `b`; `le` for RIFF's little-endian lengths.
+    fn chunk(b: &[u8], le: bool) -> Option<(&[u8], &[u8], &[u8])> {
+        let len: [u8; 4] = b.get(4..8)?.try_into().ok()?;
+        let len = if le { u32::from_le_bytes(len) } else { u32::from_be_bytes(len) } as usize;
+        let body = &b[8..];
+        let (data, rest) = body.split_at(len.min(body.len()));
+        // RIFF pads odd-length chunks to even.
+        let rest = if le && len % 2 == 1 { rest.get(1..).unwrap_or(&[]) } else { rest };
+        Some((&b[..4], data, rest))
+    }
+    let mut smf = match bytes.get(..4)? {
+        b"MThd" => bytes,
+        b"RIFF" => {
+            let (_, riff, _) = chunk(bytes, true)?;
+            let (form, mut rest) = (riff.get(..4)?, riff.get(4..)?);
+            if form != b"RMID" {
+                return None;
+            }
+            loop {
+                let (id, data, next) = chunk(rest, true)?;
+                if id == b"data" {
+                    break data;
+                }
+                rest = next;
+            }
+        }
+        _ => return None,
+    };
+    loop {
+        let (id, data, rest) = chunk(smf, false)?;
+        match id {
+            b"MThd" => return Some(u16::from_be_bytes(data.get(4..6)?.try_into().ok()?)),
+            b"MTrk" => return None,
+            _ => smf = rest,
+        }
+    }
+}
+
 /// [`parse_midi`] with explicit limits (tests use small ones).
 fn parse_midi_capped(bytes: &[u8], max_notes: usize, max_events: usize) -> Result<Score, ScoreError> {
+    // midly 0.5.3 negates the SMPTE frame-rate byte as an i8, which overflows (a panic in builds
+    // with overflow checks, such as `cargo test`) for 0x80; found by fuzz/fuzz_targets/midi.rs.
+    if header_division(bytes).is_some_and(|d| d >> 8 == 0x80) {
+        return Err(ScoreError::BadTiming("SMPTE frame rate -128"));
+    }
     let (header, tracks) = midly::parse(bytes).map_err(ScoreError::NotMidi)?;
     let mut clock = Clock::new(header.timing)?;
     let sequential = header.format == Format::Sequential;
@@ -829,6 +876,30 @@ mod tests {
         let err = parse_midi(b"hello, world").unwrap_err();
         assert!(err.to_string().starts_with("not a MIDI file ("), "{err}");
         assert!(parse_midi(b"").unwrap_err().to_string().contains("not a MIDI file"));
+    }
+
+    /// Found by fuzz/fuzz_targets/midi.rs: a time division of 0x80xx (SMPTE at -128 fps) made
+    /// midly negate -128 as an i8, a panic under overflow checks.
+    #[test]
+    fn smpte_minus_128_fps_is_an_error_not_a_panic() {
+        let crash = include_bytes!("../tests/fixtures/midi/crash-smpte-minus-128-fps.mid");
+        assert_eq!(parse_midi(crash).unwrap_err().to_string(), "unusable MIDI timing: SMPTE frame rate -128");
+        // The same header wrapped in RIFF RMID, behind another chunk.
+        let mut data = b"JUNK\x02\x00\x00\x00ab".to_vec();
+        data.extend_from_slice(b"data");
+        data.extend_from_slice(&(crash.len() as u32).to_le_bytes());
+        data.extend_from_slice(crash);
+        let mut rmid = b"RIFF".to_vec();
+        rmid.extend_from_slice(&(data.len() as u32 + 4).to_le_bytes());
+        rmid.extend_from_slice(b"RMID");
+        rmid.extend_from_slice(&data);
+        assert_eq!(parse_midi(&rmid).unwrap_err().to_string(), "unusable MIDI timing: SMPTE frame rate -128");
+        // Every other SMPTE rate byte reaches midly, which accepts the valid ones.
+        for fps in [0xE8u8, 0xE7, 0xE3, 0xE2, 0x81, 0xFF] {
+            let mut b = crash.to_vec();
+            b[12] = fps;
+            let _ = parse_midi(&b);
+        }
     }
 
     #[test]
