@@ -355,10 +355,10 @@ impl Notes {
     }
 }
 
-/// The header's time-division word, found where midly finds it: the first `MThd` chunk of the
-/// file, or of the `data` chunk of an RIFF RMID file (chunks of other ids skipped; a chunk
-/// running past the end is cut there).
-fn header_division(bytes: &[u8]) -> Option<u16> {
+/// The time-division word of every `MThd` chunk midly may parse: the file's chunks, or those of
+/// the `data` chunk of an RIFF RMID file. midly reads a header chunk met among the tracks too
+/// (a second crash input had one), so all are listed. A chunk running past the end is cut there.
+fn header_divisions(bytes: &[u8]) -> impl Iterator<Item = u16> + '_ {
     /// (id, data, rest) of the chunk at the start of `b`; `le` for RIFF's little-endian lengths.
     fn chunk(b: &[u8], le: bool) -> Option<(&[u8], &[u8], &[u8])> {
         let len: [u8; 4] = b.get(4..8)?.try_into().ok()?;
@@ -369,39 +369,42 @@ fn header_division(bytes: &[u8]) -> Option<u16> {
         let rest = if le && len % 2 == 1 { rest.get(1..).unwrap_or(&[]) } else { rest };
         Some((&b[..4], data, rest))
     }
-    let mut smf = match bytes.get(..4)? {
-        b"MThd" => bytes,
-        b"RIFF" => {
+    let smf: &[u8] = match bytes.get(..4) {
+        Some(b"MThd") => bytes,
+        Some(b"RIFF") => (|| {
             let (_, riff, _) = chunk(bytes, true)?;
-            let (form, mut rest) = (riff.get(..4)?, riff.get(4..)?);
-            if form != b"RMID" {
+            if riff.get(..4)? != b"RMID" {
                 return None;
             }
+            let mut rest = &riff[4..];
             loop {
                 let (id, data, next) = chunk(rest, true)?;
                 if id == b"data" {
-                    break data;
+                    return Some(data);
                 }
                 rest = next;
             }
-        }
-        _ => return None,
+        })()
+        .unwrap_or(&[]),
+        _ => &[],
     };
-    loop {
-        let (id, data, rest) = chunk(smf, false)?;
-        match id {
-            b"MThd" => return Some(u16::from_be_bytes(data.get(4..6)?.try_into().ok()?)),
-            b"MTrk" => return None,
-            _ => smf = rest,
+    let mut rest = smf;
+    std::iter::from_fn(move || loop {
+        let (id, data, next) = chunk(rest, false)?;
+        rest = next;
+        if id == b"MThd" {
+            if let Some(d) = data.get(4..6) {
+                return Some(u16::from_be_bytes([d[0], d[1]]));
+            }
         }
-    }
+    })
 }
 
 /// [`parse_midi`] with explicit limits (tests use small ones).
 fn parse_midi_capped(bytes: &[u8], max_notes: usize, max_events: usize) -> Result<Score, ScoreError> {
     // midly 0.5.3 negates the SMPTE frame-rate byte as an i8, which overflows (a panic in builds
     // with overflow checks, such as `cargo test`) for 0x80; found by fuzz/fuzz_targets/midi.rs.
-    if header_division(bytes).is_some_and(|d| d >> 8 == 0x80) {
+    if header_divisions(bytes).any(|d| d >> 8 == 0x80) {
         return Err(ScoreError::BadTiming("SMPTE frame rate -128"));
     }
     let (header, tracks) = midly::parse(bytes).map_err(ScoreError::NotMidi)?;
@@ -894,6 +897,9 @@ mod tests {
         rmid.extend_from_slice(b"RMID");
         rmid.extend_from_slice(&data);
         assert_eq!(parse_midi(&rmid).unwrap_err().to_string(), "unusable MIDI timing: SMPTE frame rate -128");
+        // A second header chunk among the tracks, which midly also parses (the second crash).
+        let crash2 = include_bytes!("../tests/fixtures/midi/crash-smpte-minus-128-fps-second-header.mid");
+        assert_eq!(parse_midi(crash2).unwrap_err().to_string(), "unusable MIDI timing: SMPTE frame rate -128");
         // Every other SMPTE rate byte reaches midly, which accepts the valid ones.
         for fps in [0xE8u8, 0xE7, 0xE3, 0xE2, 0x81, 0xFF] {
             let mut b = crash.to_vec();
