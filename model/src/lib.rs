@@ -9,6 +9,7 @@ pub mod live_voices;
 pub mod quantize;
 pub mod rng;
 pub mod score;
+pub mod user_file;
 pub mod voice_alloc;
 pub mod voice_file;
 

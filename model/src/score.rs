@@ -29,6 +29,9 @@ pub const MAX_NOTES: usize = 1_000_000;
 /// Most note and controller events [`parse_midi`] keeps before giving up with
 /// [`ScoreError::TooManyEvents`] (bounds its memory whatever the file).
 pub const MAX_EVENTS: usize = 8 * MAX_NOTES;
+/// Largest MIDI file [`read_midi`] reads: far above what [`MAX_EVENTS`] lets through, so only a
+/// file that is no MIDI file at all (or a device such as `/dev/zero`) is refused for its size.
+pub const MAX_MIDI_BYTES: u64 = 256 << 20;
 /// Tempo before any tempo event: 500 000 µs per quarter note (120 bpm).
 pub const DEFAULT_TEMPO_US: u32 = 500_000;
 /// Resolution of [`Score::to_midi_bytes`]: ticks per quarter note.
@@ -111,7 +114,8 @@ pub fn parse_midi(bytes: &[u8]) -> Result<Score, ScoreError> {
 
 /// Reads and parses; the error message starts with the file's path, e.g. "clip.mid: not a MIDI file (...)"
 pub fn read_midi(path: &Path) -> Result<Score, ScoreError> {
-    let bytes = std::fs::read(path).map_err(|error| ScoreError::Read { path: path.to_path_buf(), error })?;
+    let bytes = crate::user_file::read_user_file(path, MAX_MIDI_BYTES, "a MIDI file")
+        .map_err(|error| ScoreError::Read { path: path.to_path_buf(), error })?;
     parse_midi(&bytes)
         .map_err(|error| ScoreError::InFile { path: path.to_path_buf(), error: Box::new(error) })
 }
@@ -351,8 +355,58 @@ impl Notes {
     }
 }
 
+/// The time-division word of every `MThd` chunk midly may parse: the file's chunks, or those of
+/// the `data` chunk of an RIFF RMID file. midly reads a header chunk met among the tracks too
+/// (a second crash input had one), so all are listed. A chunk running past the end is cut there.
+fn header_divisions(bytes: &[u8]) -> impl Iterator<Item = u16> + '_ {
+    /// (id, data, rest) of the chunk at the start of `b`; `le` for RIFF's little-endian lengths.
+    fn chunk(b: &[u8], le: bool) -> Option<(&[u8], &[u8], &[u8])> {
+        let len: [u8; 4] = b.get(4..8)?.try_into().ok()?;
+        let len = if le { u32::from_le_bytes(len) } else { u32::from_be_bytes(len) } as usize;
+        let body = &b[8..];
+        let (data, rest) = body.split_at(len.min(body.len()));
+        // RIFF pads odd-length chunks to even.
+        let rest = if le && len % 2 == 1 { rest.get(1..).unwrap_or(&[]) } else { rest };
+        Some((&b[..4], data, rest))
+    }
+    let smf: &[u8] = match bytes.get(..4) {
+        Some(b"MThd") => bytes,
+        Some(b"RIFF") => (|| {
+            let (_, riff, _) = chunk(bytes, true)?;
+            if riff.get(..4)? != b"RMID" {
+                return None;
+            }
+            let mut rest = &riff[4..];
+            loop {
+                let (id, data, next) = chunk(rest, true)?;
+                if id == b"data" {
+                    return Some(data);
+                }
+                rest = next;
+            }
+        })()
+        .unwrap_or(&[]),
+        _ => &[],
+    };
+    let mut rest = smf;
+    std::iter::from_fn(move || loop {
+        let (id, data, next) = chunk(rest, false)?;
+        rest = next;
+        if id == b"MThd" {
+            if let Some(d) = data.get(4..6) {
+                return Some(u16::from_be_bytes([d[0], d[1]]));
+            }
+        }
+    })
+}
+
 /// [`parse_midi`] with explicit limits (tests use small ones).
 fn parse_midi_capped(bytes: &[u8], max_notes: usize, max_events: usize) -> Result<Score, ScoreError> {
+    // midly 0.5.3 negates the SMPTE frame-rate byte as an i8, which overflows (a panic in builds
+    // with overflow checks, such as `cargo test`) for 0x80; found by fuzz/fuzz_targets/midi.rs.
+    if header_divisions(bytes).any(|d| d >> 8 == 0x80) {
+        return Err(ScoreError::BadTiming("SMPTE frame rate -128"));
+    }
     let (header, tracks) = midly::parse(bytes).map_err(ScoreError::NotMidi)?;
     let mut clock = Clock::new(header.timing)?;
     let sequential = header.format == Format::Sequential;
@@ -827,6 +881,33 @@ mod tests {
         assert!(parse_midi(b"").unwrap_err().to_string().contains("not a MIDI file"));
     }
 
+    /// Found by fuzz/fuzz_targets/midi.rs: a time division of 0x80xx (SMPTE at -128 fps) made
+    /// midly negate -128 as an i8, a panic under overflow checks.
+    #[test]
+    fn smpte_minus_128_fps_is_an_error_not_a_panic() {
+        let crash = include_bytes!("../tests/fixtures/midi/crash-smpte-minus-128-fps.mid");
+        assert_eq!(parse_midi(crash).unwrap_err().to_string(), "unusable MIDI timing: SMPTE frame rate -128");
+        // The same header wrapped in RIFF RMID, behind another chunk.
+        let mut data = b"JUNK\x02\x00\x00\x00ab".to_vec();
+        data.extend_from_slice(b"data");
+        data.extend_from_slice(&(crash.len() as u32).to_le_bytes());
+        data.extend_from_slice(crash);
+        let mut rmid = b"RIFF".to_vec();
+        rmid.extend_from_slice(&(data.len() as u32 + 4).to_le_bytes());
+        rmid.extend_from_slice(b"RMID");
+        rmid.extend_from_slice(&data);
+        assert_eq!(parse_midi(&rmid).unwrap_err().to_string(), "unusable MIDI timing: SMPTE frame rate -128");
+        // A second header chunk among the tracks, which midly also parses (the second crash).
+        let crash2 = include_bytes!("../tests/fixtures/midi/crash-smpte-minus-128-fps-second-header.mid");
+        assert_eq!(parse_midi(crash2).unwrap_err().to_string(), "unusable MIDI timing: SMPTE frame rate -128");
+        // Every other SMPTE rate byte reaches midly, which accepts the valid ones.
+        for fps in [0xE8u8, 0xE7, 0xE3, 0xE2, 0x81, 0xFF] {
+            let mut b = crash.to_vec();
+            b[12] = fps;
+            let _ = parse_midi(&b);
+        }
+    }
+
     #[test]
     fn zero_ticks_per_quarter_is_an_error() {
         let bytes = smf(Format::SingleTrack, Timing::Metrical(u15::from(0)), vec![vec![(0, on(0, 60, 1))]]);
@@ -869,6 +950,13 @@ mod tests {
         let err = read_midi(&garbage).unwrap_err();
         assert!(err.to_string().starts_with(&format!("{}: not a MIDI file (", garbage.display())), "{err}");
 
+        // A directory, or a device that never ends (read whole, it took all memory), is refused
+        // without being read.
+        let err = read_midi(dir.path()).unwrap_err().to_string();
+        assert_eq!(err, format!("{}: cannot read the file (is a directory, not a file)", dir.path().display()));
+        let err = read_midi(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert_eq!(err, "/dev/zero: cannot read the file (is a device, pipe or socket, not a file)");
+
         let good = dir.path().join("good.mid");
         let score = Score { notes: vec![note(60, 100, 0, 0.0, 0.5)], end_s: 1.0 };
         std::fs::write(&good, score.to_midi_bytes()).unwrap();
@@ -897,6 +985,36 @@ mod tests {
                 bytes[at] = rng.next_u64() as u8;
             }
             let _ = parse_midi(&bytes);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, failure_persistence: None, ..Default::default() })]
+
+        /// Byte flips, insertions and truncations of the shipped demo clip: a score whose notes
+        /// end after they start, or an error in words, never a panic.
+        #[test]
+        fn damaged_demo_midi_is_a_score_or_an_error(
+            cut in proptest::option::of(0.0f64..1.0),
+            edits in proptest::collection::vec((0.0f64..1.0, proptest::bool::ANY, proptest::num::u8::ANY), 0..12),
+        ) {
+            let mut bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/demo.mid")).unwrap();
+            for (at, insert, value) in edits {
+                let i = (at * bytes.len() as f64) as usize;
+                let last = bytes.len() - 1;
+                if insert { bytes.insert(i, value) } else { bytes[i.min(last)] = value }
+            }
+            if let Some(c) = cut {
+                bytes.truncate((c * bytes.len() as f64) as usize);
+            }
+            match parse_midi(&bytes) {
+                Ok(score) => {
+                    for n in &score.notes {
+                        proptest::prop_assert!(n.on_s.is_finite() && n.off_s > n.on_s, "{}", n);
+                    }
+                }
+                Err(e) => proptest::prop_assert!(!e.to_string().is_empty()),
+            }
         }
     }
 

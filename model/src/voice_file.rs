@@ -12,9 +12,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::hparams::HParams;
 use crate::quantize::Quantization;
+use crate::user_file::read_user_file;
 
 /// The format version this build writes and the newest it reads.
 pub const VOICE_FORMAT_VERSION: u32 = 2;
+/// Largest safetensors header (JSON) accepted. A voice's is a few KiB (about 100 bytes per
+/// tensor plus the metadata document); the bound keeps what parsing a hostile header may
+/// allocate small (the safetensors crate buffers a header's JSON values several times over).
+pub const MAX_HEADER_BYTES: u64 = 1 << 20;
 /// The `__metadata__` key holding the voice's JSON document.
 pub const METADATA_KEY: &str = "sackbut";
 /// Largest voice file accepted (a 1024-dim voice is ~100 MB); checked before reading.
@@ -135,9 +140,6 @@ pub enum VoiceProblem {
     /// The file could not be read or written.
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    /// Too large to be a voice.
-    #[error("file is {0} bytes, larger than any voice ({MAX_VOICE_BYTES} bytes at most)")]
-    TooLarge(u64),
     /// Cut short.
     #[error("truncated: {0}")]
     Truncated(String),
@@ -174,11 +176,9 @@ impl Voice {
     /// Reads and validates a voice file.
     pub fn read(path: &Path) -> Result<Voice, VoiceFileError> {
         let err = |problem| VoiceFileError { source_name: path.display().to_string(), problem };
-        let len = std::fs::metadata(path).map_err(|e| err(e.into()))?.len();
-        if len > MAX_VOICE_BYTES {
-            return Err(err(VoiceProblem::TooLarge(len)));
-        }
-        let bytes = std::fs::read(path).map_err(|e| err(e.into()))?;
+        // Bounded, and refuses directories and devices: the path may come from a host's saved
+        // project, and `/dev/zero` read whole would take all memory.
+        let bytes = read_user_file(path, MAX_VOICE_BYTES, "a voice file").map_err(|e| err(e.into()))?;
         Self::from_bytes(&bytes).map_err(err)
     }
 
@@ -270,8 +270,10 @@ fn check_lengths(bytes: &[u8]) -> Result<(), VoiceProblem> {
         return Err(VoiceProblem::Truncated(format!("{} bytes, shorter than the 8-byte header length", bytes.len())));
     };
     let n = u64::from_le_bytes(head.try_into().expect("8 bytes"));
-    if n > 100_000_000 {
-        return Err(VoiceProblem::NotSafetensors(format!("header length {n} is not plausible")));
+    if n > MAX_HEADER_BYTES {
+        return Err(VoiceProblem::NotSafetensors(format!(
+            "header length {n} is not plausible (a voice's header is at most {MAX_HEADER_BYTES} bytes)"
+        )));
     }
     let header_end = 8 + n as usize;
     let Some(header) = bytes.get(8..header_end) else {
@@ -281,20 +283,24 @@ fn check_lengths(bytes: &[u8]) -> Result<(), VoiceProblem> {
         )));
     };
     // The end of the last tensor, read loosely: a file whose header parses but whose data is
-    // short was cut off (a download or copy that did not finish).
-    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(header) {
-        let data_end = map
-            .iter()
-            .filter(|(k, _)| *k != "__metadata__")
-            .filter_map(|(_, v)| v.get("data_offsets")?.get(1)?.as_u64())
-            .max()
-            .unwrap_or(0);
+    // short was cut off (a download or copy that did not finish). Typed rather than a
+    // `serde_json::Value`, which would cost ~16 bytes of memory per byte of a header such as
+    // `{"a":[0,0,0,…]}` (up to 100 MB of it); unknown fields are skipped without being stored.
+    if let Ok(map) = serde_json::from_slice::<HashMap<String, LooseEntry>>(header) {
+        let data_end = map.values().filter_map(|v| Some(v.data_offsets?.1)).max().unwrap_or(0);
         let have = (bytes.len() - header_end) as u64;
         if data_end > have {
             return Err(VoiceProblem::Truncated(format!("tensors need {data_end} bytes of data, the file has {have}")));
         }
     }
     Ok(())
+}
+
+/// A header entry as [`check_lengths`] reads it: a tensor's data offsets, or nothing (the
+/// `__metadata__` map of strings).
+#[derive(Deserialize)]
+struct LooseEntry {
+    data_offsets: Option<(u64, u64)>,
 }
 
 fn parse_meta(json: &str) -> Result<VoiceMeta, VoiceProblem> {
@@ -470,9 +476,68 @@ mod tests {
         assert!(problem(&with_metadata(&v, Some(meta.to_string()))).contains("44100"));
     }
 
+    /// The default voice, as shipped.
+    fn real_voice_bytes() -> Vec<u8> {
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/trombone.voice.safetensors")).unwrap()
+    }
+
+    #[test]
+    fn headers_claiming_2_pow_60_bytes_are_refused_by_name() {
+        let v = voice();
+        let good = v.to_bytes().unwrap();
+        let mut huge_header = good.clone();
+        huge_header[..8].copy_from_slice(&(1u64 << 60).to_le_bytes());
+        let msg = problem(&huge_header);
+        assert!(msg.contains("header length 1152921504606846976 is not plausible"), "{msg}");
+        // A tensor whose data offsets claim 2^60 bytes, the header length adjusted to match.
+        let n = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+        let header = std::str::from_utf8(&good[8..8 + n]).unwrap();
+        let end = "\"data_offsets\":[0,";
+        let at = header.find(end).unwrap() + end.len();
+        let close = at + header[at..].find(']').unwrap();
+        let forged = format!("{}{}{}", &header[..at], 1u64 << 60, &header[close..]);
+        let mut bytes = (forged.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(forged.as_bytes());
+        bytes.extend_from_slice(&good[8 + n..]);
+        let msg = problem(&bytes);
+        assert!(msg.contains("truncated: tensors need 1152921504606846976 bytes"), "{msg}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, failure_persistence: None, ..Default::default() })]
+
+        /// Byte flips and truncations of the shipped voice, most of them in its header: a voice
+        /// or a problem in words, never a panic.
+        #[test]
+        fn damaged_real_voice_is_a_voice_or_a_problem(
+            cut in proptest::option::of(0.0f64..1.0),
+            flips in proptest::collection::vec((0.0f64..1.0, proptest::bool::ANY, proptest::num::u8::ANY), 0..8),
+        ) {
+            let mut bytes = real_voice_bytes();
+            let header_end = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+            for (at, in_header, value) in flips {
+                let span = if in_header { header_end + 64 } else { bytes.len() };
+                let i = ((at * span as f64) as usize).min(bytes.len() - 1);
+                bytes[i] = value;
+            }
+            if let Some(c) = cut {
+                bytes.truncate((c * bytes.len() as f64) as usize);
+            }
+            if let Err(p) = Voice::from_bytes(&bytes) {
+                proptest::prop_assert!(!p.to_string().is_empty());
+            }
+        }
+    }
+
     #[test]
     fn read_error_names_the_file() {
         let err = Voice::read(Path::new("/nonexistent/x.voice.safetensors")).unwrap_err();
         assert!(err.to_string().starts_with("/nonexistent/x.voice.safetensors: "), "{err}");
+        // A directory, or a device without end (read whole, it took all memory).
+        let dir = tempfile::tempdir().unwrap();
+        let err = Voice::read(dir.path()).unwrap_err().to_string();
+        assert_eq!(err, format!("{}: is a directory, not a file", dir.path().display()));
+        let err = Voice::read(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert_eq!(err, "/dev/zero: is a device, pipe or socket, not a file");
     }
 }

@@ -144,6 +144,10 @@ impl Plugin for Sackbut {
         self.params.clone()
     }
 
+    fn filter_state(state: &mut PluginState) {
+        params::sanitize_state(state);
+    }
+
     fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
         editor::create(self.params.clone(), self.status.clone())
     }

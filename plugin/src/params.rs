@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use nice_plug::plugin::ParamValue;
 use nice_plug::prelude::*;
 use parking_lot::RwLock;
 
@@ -88,7 +89,99 @@ impl Default for SackbutParams {
     }
 }
 
+/// Makes a host's saved state safe to restore (called from `Plugin::filter_state`).
+///
+/// nice-plug restores a saved value as it is, without clamping it to the parameter's range, so
+/// a damaged or hand-edited project could set a lookahead of 10^30 ms (an event delay of
+/// ages), a polyphony of 1000, or an engine index of 99 (a value off the host's scale). Out-of-range numbers are clamped to the
+/// range, infinite or NaN ones dropped (the parameter keeps its default); values of the wrong
+/// type and unknown ids are left for nice-plug, which ignores them. The persisted voice path
+/// needs nothing here: `voice_source::resolve_persisted` falls back on any path it cannot use.
+pub fn sanitize_state(state: &mut PluginState) {
+    let params = SackbutParams::default();
+    let map = params.param_map();
+    state.params.retain(|id, value| {
+        let Some((_, ptr, _)) = map.iter().find(|(pid, _, _)| pid == id) else { return true };
+        // SAFETY: `ptr` points into `params`, which lives until the end of this function.
+        let (lo, hi) = unsafe { (ptr.preview_plain(0.0), ptr.preview_plain(1.0)) };
+        match (ptr, value) {
+            (ParamPtr::FloatParam(_), ParamValue::F32(v)) => {
+                if !v.is_finite() {
+                    return false;
+                }
+                *v = v.clamp(lo, hi);
+            }
+            (ParamPtr::IntParam(_) | ParamPtr::EnumParam(_), ParamValue::I32(v)) => {
+                *v = (*v).clamp(lo.round() as i32, hi.round() as i32);
+            }
+            _ => {}
+        }
+        true
+    });
+}
+
 /// Milliseconds to model samples (16 kHz), rounded.
 pub fn ms_to_model_samples(ms: f32) -> u32 {
     (ms.max(0.0) as f64 * 16.0).round() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(params: &[(&str, ParamValue)]) -> PluginState {
+        PluginState {
+            version: String::new(),
+            params: params.iter().map(|(id, v)| (id.to_string(), v.clone())).collect(),
+            fields: Default::default(),
+        }
+    }
+
+    #[test]
+    fn saved_values_off_their_range_are_clamped_into_it() {
+        let mut s = state(&[
+            ("gain", ParamValue::F32(1e30)),
+            ("temp", ParamValue::F32(-3.0)),
+            ("look", ParamValue::F32(f32::MAX)),
+            ("rel", ParamValue::F32(f32::NAN)),
+            ("poly", ParamValue::I32(1000)),
+            ("seed", ParamValue::I32(i32::MIN)),
+            ("engine", ParamValue::I32(99)),
+        ]);
+        sanitize_state(&mut s);
+        let p = &s.params;
+        assert_eq!(format!("{:?}", p["gain"]), format!("{:?}", ParamValue::F32(GAIN_DB_RANGE.1)));
+        assert_eq!(format!("{:?}", p["temp"]), format!("{:?}", ParamValue::F32(0.0)));
+        assert_eq!(format!("{:?}", p["look"]), format!("{:?}", ParamValue::F32(MAX_LOOKAHEAD_MS)));
+        assert!(!p.contains_key("rel"), "a NaN is dropped: the parameter keeps its default");
+        assert_eq!(format!("{:?}", p["poly"]), format!("{:?}", ParamValue::I32(MAX_POLYPHONY)));
+        assert_eq!(format!("{:?}", p["seed"]), format!("{:?}", ParamValue::I32(0)));
+        assert_eq!(format!("{:?}", p["engine"]), format!("{:?}", ParamValue::I32(2)));
+    }
+
+    #[test]
+    fn values_in_range_and_unknown_entries_are_kept_as_saved() {
+        let saved = [
+            ("gain", ParamValue::F32(-7.3)),
+            ("temp", ParamValue::F32(0.85)),
+            ("poly", ParamValue::I32(3)),
+            ("engine", ParamValue::String("cpu".into())),
+            ("look", ParamValue::Bool(true)), // wrong type: nice-plug ignores it
+            ("from-a-newer-version", ParamValue::F32(1e30)),
+        ];
+        let mut s = state(&saved);
+        sanitize_state(&mut s);
+        assert_eq!(format!("{:?}", s.params), format!("{:?}", state(&saved).params));
+    }
+
+    #[test]
+    fn a_saved_state_from_json_is_clamped_after_parsing() {
+        // What a host hands back: nice-plug's JSON, here hand-edited.
+        let json = r#"{"version":"0.1.0","params":{"look":{"f32":1e30},"poly":{"i32":-5},"engine":{"i32":7}},"fields":{"voice-path":"\"/dev/zero\""}}"#;
+        let mut s: PluginState = serde_json::from_str(json).unwrap();
+        sanitize_state(&mut s);
+        assert_eq!(format!("{:?}", s.params["look"]), format!("{:?}", ParamValue::F32(MAX_LOOKAHEAD_MS)));
+        assert_eq!(format!("{:?}", s.params["poly"]), format!("{:?}", ParamValue::I32(1)));
+        assert_eq!(format!("{:?}", s.params["engine"]), format!("{:?}", ParamValue::I32(2)));
+    }
 }

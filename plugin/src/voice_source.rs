@@ -54,8 +54,20 @@ pub fn default_slot() -> Result<VoiceSlot, String> {
     Ok(VoiceSlot { voice: default_voice()?, origin: VoiceOrigin::Default })
 }
 
+/// Longest voice path accepted (Linux's `PATH_MAX`). A saved project can hold any string; a
+/// longer one is no path, and is named by its start only so the message stays one line.
+pub const MAX_PATH_BYTES: usize = 4096;
+
 /// Reads and validates a voice file; the error says which file and what is wrong with it.
 pub fn read_voice_file(path: &str) -> Result<VoiceSlot, String> {
+    if path.len() > MAX_PATH_BYTES {
+        let start = (0..=64).rev().find(|&i| path.is_char_boundary(i)).unwrap_or(0);
+        return Err(format!(
+            "{}…: a voice path of {} bytes, longer than any file path ({MAX_PATH_BYTES} bytes at most)",
+            &path[..start],
+            path.len()
+        ));
+    }
     let p = Path::new(path);
     if !p.exists() {
         return Err(format!("{path}: no such file"));
@@ -108,6 +120,69 @@ mod tests {
         std::fs::write(&bad, b"not a voice").unwrap();
         let err = read_voice_file(bad.to_str().unwrap()).err().unwrap();
         assert!(err.contains("bad.voice.safetensors"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// What a saved project's voice path resolves to, and the reason given (or "").
+    fn resolve(path: &str) -> (VoiceOrigin, String) {
+        let (slot, why) = resolve_persisted(path).unwrap();
+        (slot.origin, why.unwrap_or_default())
+    }
+
+    #[test]
+    fn hostile_saved_paths_fall_back_and_say_what_is_wrong() {
+        let dir = scratch_dir("hostile");
+        let d = dir.to_str().unwrap();
+        let cases: Vec<(String, String)> = vec![
+            // A directory, and an endless device (read whole, it took all memory).
+            (d.to_string(), format!("{d}: is a directory, not a file")),
+            ("/dev/zero".into(), "/dev/zero: is a device, pipe or socket, not a file".into()),
+            // A NUL byte cannot be in a path.
+            ("a\0b.voice.safetensors".into(), "no such file".into()),
+            // Not UTF-8 once (lossy in the JSON string), and not a file either.
+            ("\u{fffd}\u{fffd}.voice".into(), "\u{fffd}\u{fffd}.voice: no such file".into()),
+        ];
+        for (path, expected) in cases {
+            let (origin, why) = resolve(&path);
+            assert_eq!(origin, VoiceOrigin::Default, "{path}");
+            assert!(why.contains(&expected) && why.ends_with("playing the default voice instead"), "{path}: {why}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An empty directory of this test process (the plugin has no tempfile dependency).
+    fn scratch_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("sackbut-voice-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_huge_saved_path_is_named_by_its_start_only() {
+        let path = "é".repeat(1 << 20);
+        let (origin, why) = resolve(&path);
+        assert_eq!(origin, VoiceOrigin::Default);
+        assert!(why.starts_with(&format!("{}…: a voice path of {} bytes, longer than any file path", "é".repeat(32), path.len())), "{}", &why[..200]);
+        assert!(why.len() < 300, "the message stays one short line");
+    }
+
+    #[test]
+    fn files_that_are_no_voice_say_why() {
+        let dir = scratch_dir("not-voices");
+        let cases: [(&str, &[u8], &str); 3] = [
+            ("empty.voice.safetensors", b"", "truncated"),
+            ("a.wav", b"RIFF\x24\x00\x00\x00WAVEfmt ", "not a safetensors voice file"),
+            // A header claiming 2^60 bytes.
+            ("huge.voice.safetensors", &(1u64 << 60).to_le_bytes(), "header length 1152921504606846976 is not plausible"),
+        ];
+        for (name, bytes, expected) in cases {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let (origin, why) = resolve(path.to_str().unwrap());
+            assert_eq!(origin, VoiceOrigin::Default);
+            assert!(why.starts_with(&format!("{}: ", path.display())) && why.contains(expected), "{why}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -4,7 +4,7 @@
 //! dataset builder prints it as the reason a file was skipped.
 
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -16,10 +16,32 @@ use anyhow::{anyhow, bail, Context, Result};
 /// `x.wav: unsupported format: 64-bit float`, …
 pub fn read_wav_mono(path: &Path) -> Result<(Vec<f32>, u32)> {
     let name = path.display();
-    let mut reader = match hound::WavReader::open(path) {
+    // Only regular files: opening a named pipe would block until something writes to it.
+    match fs::metadata(path) {
+        Ok(m) if m.is_dir() => bail!("{name}: is a directory, not a WAV file"),
+        Ok(m) if !m.is_file() => bail!("{name}: is a device, pipe or socket, not a WAV file"),
+        Ok(_) => {}
+        Err(e) => bail!("{name}: cannot read: {e}"),
+    }
+    let file = fs::File::open(path).map_err(|e| anyhow!("{name}: cannot read: {e}"))?;
+    decode_wav_mono(&name.to_string(), std::io::BufReader::new(file))
+}
+
+/// [`read_wav_mono`] on any seekable reader; `name` starts every error message. Separate from
+/// the file system so the fuzz target (`fuzz/fuzz_targets/wav.rs`) can feed it bytes.
+pub fn decode_wav_mono<R: Read + Seek>(name: &str, mut reader: R) -> Result<(Vec<f32>, u32)> {
+    // The first few KiB, to say in words what hound refuses (`diagnose`).
+    let mut head = Vec::new();
+    let head_read = (&mut reader).take(4096).read_to_end(&mut head).and_then(|_| reader.seek(SeekFrom::Start(0)));
+    if let Err(e) = head_read {
+        bail!("{name}: cannot read: {e}");
+    }
+    let mut reader = match hound::WavReader::new(reader) {
         Ok(r) => r,
-        Err(hound::Error::IoError(e)) => bail!("{name}: cannot read: {e}"),
-        Err(e) => bail!("{name}: {}", diagnose(path, &e)),
+        // A short read in a file that does not even start like a WAV is no WAV at all.
+        Err(e @ hound::Error::IoError(_)) if !looks_like_wav(&head) => bail!("{name}: {}", diagnose(&head, &e)),
+        Err(hound::Error::IoError(e)) => bail!("{name}: cannot read the WAV header (cut short or damaged): {e}"),
+        Err(e) => bail!("{name}: {}", diagnose(&head, &e)),
     };
     let spec = reader.spec();
     let channels = spec.channels as usize;
@@ -34,14 +56,14 @@ pub fn read_wav_mono(path: &Path) -> Result<(Vec<f32>, u32)> {
         (hound::SampleFormat::Float, 32) => reader
             .samples::<f32>()
             .collect::<Result<_, _>>()
-            .map_err(|e| read_error(path, &e))?,
+            .map_err(|e| read_error(name, &e))?,
         (hound::SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
             let scale = 1.0 / (1u64 << (bits - 1)) as f64;
             reader
                 .samples::<i32>()
                 .map(|s| s.map(|v| (v as f64 * scale) as f32))
                 .collect::<Result<_, _>>()
-                .map_err(|e| read_error(path, &e))?
+                .map_err(|e| read_error(name, &e))?
         }
         (hound::SampleFormat::Float, bits) => bail!("{name}: unsupported format: {bits}-bit float"),
         (hound::SampleFormat::Int, bits) => bail!("{name}: unsupported format: {bits}-bit integer"),
@@ -55,30 +77,33 @@ pub fn read_wav_mono(path: &Path) -> Result<(Vec<f32>, u32)> {
     Ok((mono, spec.sample_rate))
 }
 
-fn read_error(path: &Path, e: &hound::Error) -> anyhow::Error {
+fn read_error(name: &str, e: &hound::Error) -> anyhow::Error {
     match e {
         // hound reports a short read as `Other` "Failed to read enough bytes."
         hound::Error::IoError(io)
             if io.kind() == std::io::ErrorKind::UnexpectedEof || io.to_string().contains("enough bytes") =>
         {
-            anyhow!("{}: truncated (the data chunk is shorter than its header says)", path.display())
+            anyhow!("{name}: truncated (the data chunk is shorter than its header says)")
         }
-        e => anyhow!("{}: cannot read samples: {e}", path.display()),
+        e => anyhow!("{name}: cannot read samples: {e}"),
     }
 }
 
-/// Says why hound refused a file, in words a user can act on: it re-reads the RIFF header
-/// and the `fmt ` chunk itself to name the format hound does not support.
-fn diagnose(path: &Path, e: &hound::Error) -> String {
-    let mut head = Vec::new();
-    let read = fs::File::open(path).and_then(|f| f.take(4096).read_to_end(&mut head));
-    if read.is_err() || head.len() < 12 || &head[0..4] != b"RIFF" || &head[8..12] != b"WAVE" {
-        if head.is_empty() && read.is_ok() {
+/// `RIFF....WAVE`.
+fn looks_like_wav(head: &[u8]) -> bool {
+    head.len() >= 12 && &head[0..4] == b"RIFF" && &head[8..12] == b"WAVE"
+}
+
+/// Says why hound refused a file, in words a user can act on: it reads the RIFF header and the
+/// `fmt ` chunk in `head` (the file's first bytes) itself to name the format hound does not support.
+fn diagnose(head: &[u8], e: &hound::Error) -> String {
+    if !looks_like_wav(head) {
+        if head.is_empty() {
             return "not a WAV file (0 bytes)".into();
         }
         return "not a WAV file".into();
     }
-    match find_fmt(&head) {
+    match find_fmt(head) {
         Some((tag, bits)) => match tag {
             3 if bits != 32 => format!("unsupported format: {bits}-bit float"),
             1 if !matches!(bits, 8 | 16 | 24 | 32) => format!("unsupported format: {bits}-bit integer"),
@@ -251,6 +276,52 @@ pub(crate) mod tests {
         fs::write(&trunc, &bytes[..bytes.len() - 500]).unwrap();
         let e = read_wav_mono(&trunc).unwrap_err().to_string();
         assert!(e.contains("trunc.wav: truncated"), "{e}");
+    }
+
+    #[test]
+    fn directories_and_devices_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = read_wav_mono(dir.path()).unwrap_err().to_string();
+        assert_eq!(e, format!("{}: is a directory, not a WAV file", dir.path().display()));
+        // A device without end: refused before hound reads it.
+        let e = read_wav_mono(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert_eq!(e, "/dev/zero: is a device, pipe or socket, not a WAV file");
+    }
+
+    /// A real 16-bit stereo WAV as hound writes it (the reader's common case).
+    fn real_wav_bytes() -> Vec<u8> {
+        let mut cursor = std::io::Cursor::new(Vec::new());
+        let mut w = hound::WavWriter::new(&mut cursor, spec(2, 16, false)).unwrap();
+        for i in 0..400 {
+            w.write_sample(((i * 997) % 65536 - 32768) as i16).unwrap();
+        }
+        w.finalize().unwrap();
+        cursor.into_inner()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, failure_persistence: None, ..Default::default() })]
+
+        /// Byte flips (most in the header) and truncations of a real WAV: samples, or an error
+        /// that starts with the file's name, never a panic.
+        #[test]
+        fn damaged_wav_is_samples_or_an_error_naming_the_file(
+            cut in proptest::option::of(0.0f64..1.0),
+            flips in proptest::collection::vec((0.0f64..1.0, proptest::bool::ANY, proptest::num::u8::ANY), 0..8),
+        ) {
+            let mut bytes = real_wav_bytes();
+            for (at, in_header, value) in flips {
+                let span = if in_header { 48 } else { bytes.len() };
+                bytes[(at * span as f64) as usize] = value;
+            }
+            if let Some(c) = cut {
+                bytes.truncate((c * bytes.len() as f64) as usize);
+            }
+            match decode_wav_mono("take.wav", std::io::Cursor::new(&bytes)) {
+                Ok((x, rate)) => proptest::prop_assert!(rate > 0 && !x.is_empty()),
+                Err(e) => proptest::prop_assert!(e.to_string().starts_with("take.wav: "), "{}", e),
+            }
+        }
     }
 
     #[test]

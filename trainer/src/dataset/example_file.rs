@@ -8,8 +8,9 @@
 use std::fs;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use sackbut_model::conditioning::{fill_streams, NoteSpan, RemainingRule};
+use sackbut_model::user_file::read_user_file;
 
 /// First four bytes of every example file.
 pub const EXAMPLE_MAGIC: [u8; 4] = *b"SKBX";
@@ -130,7 +131,12 @@ impl ExampleData {
     /// Reads and validates a file (see [`ExampleData::from_bytes`]).
     pub fn read(path: &Path, expected_len: Option<usize>) -> Result<ExampleData> {
         let name = path.display().to_string();
-        let bytes = fs::read(path).with_context(|| format!("{name}: cannot read example file"))?;
+        // Bounded by what the header can count (or the manifest's length), and regular files
+        // only, so a wrong path never reads a device without end.
+        let samples = expected_len.map_or(u32::MAX as u64, |n| n as u64);
+        let max_bytes = HEADER_BYTES as u64 + samples.saturating_mul(BYTES_PER_SAMPLE as u64);
+        let what = format!("an example file of {samples} samples");
+        let bytes = read_user_file(path, max_bytes, &what).map_err(|e| anyhow!("{name}: cannot read example file: {e}"))?;
         Self::from_bytes(&bytes, &name, expected_len)
     }
 }
@@ -194,5 +200,46 @@ mod tests {
         let mut newer = b.clone();
         newer[4] = 2;
         assert!(err(&newer, None).contains("newer"));
+    }
+
+    #[test]
+    fn reading_refuses_what_cannot_be_an_example_before_reading_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.skbx");
+        fs::write(&path, vec![0u8; 200]).unwrap();
+        let e = ExampleData::read(&path, Some(10)).unwrap_err().to_string();
+        assert!(e.contains("big.skbx: cannot read example file: is 200 bytes, larger than an example file of 10 samples can be (66 bytes at most)"), "{e}");
+        let e = ExampleData::read(Path::new("/dev/zero"), None).unwrap_err().to_string();
+        assert_eq!(e, "/dev/zero: cannot read example file: is a device, pipe or socket, not a file");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, failure_persistence: None, ..Default::default() })]
+
+        /// Flips and truncations of a real example, with the checksum recomputed half the time
+        /// so the checks after it are reached: data or an error naming the file, never a panic.
+        #[test]
+        fn damaged_example_is_data_or_an_error_naming_the_file(
+            cut in proptest::option::of(0usize..66),
+            flips in proptest::collection::vec((0usize..66, proptest::num::u8::ANY), 0..6),
+            fix_crc in proptest::bool::ANY,
+            expected in proptest::option::of(0usize..12),
+        ) {
+            let mut b = example().to_bytes();
+            for (at, value) in flips {
+                b[at] = value;
+            }
+            if let Some(c) = cut {
+                b.truncate(c);
+            }
+            if fix_crc && b.len() >= HEADER_BYTES {
+                let crc = crc32fast::hash(&b[HEADER_BYTES..]);
+                b[12..16].copy_from_slice(&crc.to_le_bytes());
+            }
+            match ExampleData::from_bytes(&b, "ex.skbx", expected) {
+                Ok(d) => proptest::prop_assert!(d.note.len() == d.len() && d.remaining.len() == d.len()),
+                Err(e) => proptest::prop_assert!(e.to_string().starts_with("ex.skbx: "), "{}", e),
+            }
+        }
     }
 }

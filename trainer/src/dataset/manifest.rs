@@ -9,6 +9,7 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use sackbut_model::conditioning::NoteSpan;
 use sackbut_model::quantize::Quantization;
+use sackbut_model::user_file::read_user_file;
 use sackbut_model::MODEL_RATE_HZ;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,10 @@ pub use super::example_file::ExampleData;
 pub const DATASET_FORMAT_VERSION: u32 = 1;
 /// The manifest's file name inside a dataset directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// Largest manifest read (one of 100 000 examples is ~40 MB); bounds what a wrong path costs.
+pub const MAX_MANIFEST_BYTES: u64 = 256 << 20;
+/// Longest example, and furthest sample a span may name: an example file counts in a u32.
+pub const MAX_EXAMPLE_SAMPLES: u64 = u32::MAX as u64;
 
 /// Which part of the dataset an example belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -154,6 +159,10 @@ impl Manifest {
         if self.length_samples == 0 {
             bail!("length_samples is 0");
         }
+        // An example file counts its samples in a u32; beyond that no example can match.
+        if self.length_samples > MAX_EXAMPLE_SAMPLES as usize {
+            bail!("length_samples {} is more than an example file holds ({MAX_EXAMPLE_SAMPLES})", self.length_samples);
+        }
         let mut files = HashSet::new();
         for (i, e) in self.examples.iter().enumerate() {
             let what = || format!("example {i} ({})", e.file);
@@ -171,11 +180,36 @@ impl Manifest {
             if !(s.onset <= s.note_off && s.note_off <= s.end && s.onset < s.end) {
                 bail!("{}: span out of order (onset {}, note_off {}, end {})", what(), s.onset, s.note_off, s.end);
             }
+            // Bounded so the conditioning's sample arithmetic (note_off + release, t + lookahead) cannot overflow.
+            if s.end > MAX_EXAMPLE_SAMPLES {
+                bail!("{}: end {} is beyond any example ({MAX_EXAMPLE_SAMPLES} samples at most)", what(), s.end);
+            }
             if s.onset >= self.length_samples as u64 {
                 bail!("{}: onset {} is beyond the example length {}", what(), s.onset, self.length_samples);
             }
         }
         Ok(())
+    }
+
+    /// Parses and checks a manifest's bytes; `name` (the file) starts every error message.
+    /// Separate from [`Dataset::open`] so the fuzz target (`fuzz/fuzz_targets/manifest.rs`)
+    /// can feed it bytes.
+    pub fn parse(bytes: &[u8], name: &str) -> Result<Manifest> {
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).with_context(|| format!("{name}: not a dataset manifest (invalid JSON)"))?;
+        let Some(version) = value.get("format_version").and_then(|v| v.as_u64()) else {
+            bail!("{name}: not a dataset manifest (no format_version)");
+        };
+        if version > DATASET_FORMAT_VERSION as u64 {
+            bail!("{name}: dataset format version {version} is newer than this trainer reads ({DATASET_FORMAT_VERSION}); rebuild the dataset or update the trainer");
+        }
+        if version != DATASET_FORMAT_VERSION as u64 {
+            bail!("{name}: unsupported dataset format version {version} (this trainer reads {DATASET_FORMAT_VERSION})");
+        }
+        let manifest: Manifest =
+            serde_json::from_value(value).with_context(|| format!("{name}: not a valid dataset manifest"))?;
+        manifest.validate().with_context(|| format!("{name}: inconsistent manifest"))?;
+        Ok(manifest)
     }
 
     /// Writes `dir/manifest.json` (pretty JSON).
@@ -201,27 +235,14 @@ impl Dataset {
     pub fn open(dir: &Path) -> Result<Dataset> {
         let path = dir.join(MANIFEST_FILE);
         let name = path.display();
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
+        let bytes = match read_user_file(&path, MAX_MANIFEST_BYTES, "a dataset manifest") {
+            Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 bail!("{name}: missing ({} is not a dataset directory: run `trainer dataset --out DIR` to build one)", dir.display())
             }
             Err(e) => bail!("{name}: cannot read: {e}"),
         };
-        let value: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("{name}: not a dataset manifest (invalid JSON)"))?;
-        let Some(version) = value.get("format_version").and_then(|v| v.as_u64()) else {
-            bail!("{name}: not a dataset manifest (no format_version)");
-        };
-        if version > DATASET_FORMAT_VERSION as u64 {
-            bail!("{name}: dataset format version {version} is newer than this trainer reads ({DATASET_FORMAT_VERSION}); rebuild the dataset or update the trainer");
-        }
-        if version != DATASET_FORMAT_VERSION as u64 {
-            bail!("{name}: unsupported dataset format version {version} (this trainer reads {DATASET_FORMAT_VERSION})");
-        }
-        let manifest: Manifest =
-            serde_json::from_value(value).with_context(|| format!("{name}: not a valid dataset manifest"))?;
-        manifest.validate().with_context(|| format!("{name}: inconsistent manifest"))?;
+        let manifest = Manifest::parse(&bytes, &name.to_string())?;
         Ok(Dataset { dir: dir.to_path_buf(), manifest })
     }
 
@@ -366,5 +387,45 @@ pub(crate) mod tests {
         assert!(err().contains("plain path"), "{}", err());
         fs::write(&path, "{\"format_version\": 1}").unwrap();
         assert!(err().contains("not a valid dataset manifest"), "{}", err());
+        // Lengths no example file can hold, and spans whose sample arithmetic would overflow.
+        let mut m = manifest(vec![entry("examples/0.skbx", 45, Split::Train)], 1000);
+        m.length_samples = 1 << 40;
+        fs::write(&path, serde_json::to_string(&m).unwrap()).unwrap();
+        assert!(err().contains("length_samples 1099511627776 is more than an example file holds"), "{}", err());
+        m.length_samples = 1000;
+        m.examples[0].span.note_off = u64::MAX;
+        m.examples[0].span.end = u64::MAX;
+        fs::write(&path, serde_json::to_string(&m).unwrap()).unwrap();
+        assert!(err().contains("end 18446744073709551615 is beyond any example"), "{}", err());
+        // A directory where the manifest should be.
+        fs::remove_file(&path).unwrap();
+        fs::create_dir(&path).unwrap();
+        assert!(err().contains("manifest.json: cannot read: is a directory, not a file"), "{}", err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, failure_persistence: None, ..Default::default() })]
+
+        /// Byte flips and truncations of a real manifest: a manifest that passed validation, or
+        /// an error naming the file, never a panic.
+        #[test]
+        fn damaged_manifest_is_valid_or_an_error_naming_the_file(
+            cut in proptest::option::of(0.0f64..1.0),
+            flips in proptest::collection::vec((0.0f64..1.0, proptest::num::u8::ANY), 0..6),
+        ) {
+            let m = manifest(vec![entry("examples/0.skbx", 45, Split::Train), entry("examples/1.skbx", 46, Split::Test)], 1000);
+            let mut bytes = serde_json::to_vec_pretty(&m).unwrap();
+            for (at, value) in flips {
+                let i = (at * bytes.len() as f64) as usize;
+                bytes[i] = value;
+            }
+            if let Some(c) = cut {
+                bytes.truncate((c * bytes.len() as f64) as usize);
+            }
+            match Manifest::parse(&bytes, "manifest.json") {
+                Ok(m) => proptest::prop_assert!(m.validate().is_ok()),
+                Err(e) => proptest::prop_assert!(format!("{e:#}").starts_with("manifest.json: "), "{:#}", e),
+            }
+        }
     }
 }
