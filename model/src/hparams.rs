@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::conditioning::{DEFAULT_AGE_HORIZON, DEFAULT_HORIZON, NOTE_ROWS, SCALAR_FEATURES};
 use crate::quantize::Q_LEVELS;
 
+/// Most floats in one voice's weights or in one table the native engine folds from them
+/// (2^28: 1 GiB), far above any real-time voice.
+pub const MAX_TABLE_FLOATS: usize = 1 << 28;
+
 /// Shape of a three-tier conditioned SampleRNN (frame sizes [mid_frame, top_ratio]).
 ///
 /// Tiers: a top GRU over `top_frame()`-sample frames, a middle GRU over `mid_frame`-sample
@@ -151,6 +155,20 @@ impl HParams {
                 return Err(format!("hyper-parameter {name} = {v} is out of range 1..=65536"));
             }
         }
+        // Each field alone may be in range while their products are not: the native engine
+        // folds the sample MLP's first layer into a table of mid_frame × 256 × mlp_dim floats,
+        // so a small file could otherwise ask for hundreds of GB at load.
+        let lut = self.mid_frame as u128 * Q_LEVELS as u128 * self.mlp_dim as u128;
+        if lut > MAX_TABLE_FLOATS as u128 {
+            return Err(format!(
+                "mid_frame {} × 256 × mlp_dim {} = {lut} table entries, more than a voice may use ({MAX_TABLE_FLOATS})",
+                self.mid_frame, self.mlp_dim
+            ));
+        }
+        let params = self.tensor_shapes().iter().map(|(_, s)| s.iter().map(|&d| d as u128).product::<u128>()).sum::<u128>();
+        if params > MAX_TABLE_FLOATS as u128 {
+            return Err(format!("{params} parameters, more than a voice may have ({MAX_TABLE_FLOATS})"));
+        }
         Ok(())
     }
 }
@@ -176,6 +194,15 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), shapes.len());
+    }
+
+    #[test]
+    fn shapes_whose_tables_would_not_fit_are_rejected_before_loading() {
+        let hp = HParams { mid_frame: 60_000, mlp_dim: 60_000, sample_emb_dim: 1, ..HParams::TINY };
+        assert!(hp.validate().unwrap_err().contains("table entries"), "{:?}", hp.validate());
+        let hp = HParams { top_dim: 40_000, top_ratio: 64, ..HParams::TINY };
+        assert!(hp.validate().unwrap_err().contains("parameters"), "{:?}", hp.validate());
+        HParams::SMALL.validate().unwrap();
     }
 
     #[test]
