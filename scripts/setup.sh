@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sourced by the README commands: installs what Sackbut needs, once, and sets the build environment.
 # Idempotent and quick when everything is already there.
-#  - Debian packages: the FluidR3 SoundFont (default training data) and DejaVu (plot labels).
+#  - Debian packages: the FluidR3 SoundFont (default training data), DejaVu (plot labels) and
+#    Xvfb (a virtual X server, with Mesa's software OpenGL, for the editor-in-a-window test).
 #  - A Python venv with torch (its libtorch is what tch links), kept per user and keyed by the
 #    torch version, outside the checkout, so fresh clones (CI) reuse it; pedalboard (a VST3 host)
 #    and pytest in the same venv for the plugin's VST3 tests.
@@ -13,7 +14,7 @@ SACKBUT_TORCH_VERSION=2.13.0
 SACKBUT_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/sackbut"
 SACKBUT_VENV="$SACKBUT_CACHE/venv-torch-$SACKBUT_TORCH_VERSION"
 
-sackbut_apt_packages=(fluid-soundfont-gm fonts-dejavu-core)
+sackbut_apt_packages=(fluid-soundfont-gm fonts-dejavu-core xvfb)
 missing=()
 for p in "${sackbut_apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

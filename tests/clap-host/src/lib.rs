@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use clack_extensions::gui::{GuiApiType, GuiConfiguration, GuiSize, HostGui, HostGuiImpl, PluginGui, Window};
 use clack_extensions::latency::PluginLatency;
 use clack_extensions::params::{ParamInfoBuffer, PluginParams};
 use clack_extensions::render::{PluginRender, RenderMode};
@@ -49,6 +50,43 @@ pub struct TestHostShared {
     restart_requested: AtomicBool,
     process_requested: AtomicBool,
     callback_requested: AtomicBool,
+    /// What the plugin's editor asked of the host's gui extension.
+    pub gui: GuiRequests,
+}
+
+/// Counts of the calls a plugin's editor made on the host's `clap.gui` extension.
+#[derive(Default, Debug)]
+pub struct GuiRequests {
+    /// `request_resize` calls; the last size asked for is in `last_resize`.
+    pub resizes: AtomicU64,
+    /// The last size `request_resize` asked for, as `width << 32 | height`.
+    pub last_resize: AtomicU64,
+    /// `closed` calls.
+    pub closed: AtomicU64,
+    /// `request_show`, `request_hide` and `resize_hints_changed` calls.
+    pub other: AtomicU64,
+}
+
+impl HostGuiImpl for TestHostShared {
+    fn resize_hints_changed(&self) {
+        self.gui.other.fetch_add(1, Ordering::SeqCst);
+    }
+    fn request_resize(&self, new_size: GuiSize) -> Result<(), HostError> {
+        self.gui.resizes.fetch_add(1, Ordering::SeqCst);
+        self.gui.last_resize.store((new_size.width as u64) << 32 | new_size.height as u64, Ordering::SeqCst);
+        Err(HostError::Message("the test host's parent window has a fixed size"))
+    }
+    fn request_show(&self) -> Result<(), HostError> {
+        self.gui.other.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    fn request_hide(&self) -> Result<(), HostError> {
+        self.gui.other.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    fn closed(&self, _was_destroyed: bool) {
+        self.gui.closed.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 impl<'a> SharedHandler<'a> for TestHostShared {
@@ -70,6 +108,11 @@ impl HostHandlers for TestHost {
     type Shared<'a> = TestHostShared;
     type MainThread<'a> = ();
     type AudioProcessor<'a> = ();
+
+    // nice-plug's editor needs the host's gui extension to open (it unwraps it in `create`).
+    fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
+        builder.register::<HostGui>();
+    }
 }
 
 /// A timed event of a phrase, at a host sample.
@@ -149,6 +192,56 @@ impl Instance {
         if asked {
             self.instance.call_on_main_thread_callback();
         }
+    }
+
+    /// Opens the plugin's editor embedded in the X11 window `parent` through the `clap.gui`
+    /// extension, as a Linux host does: `is_api_supported("x11", embedded)`, `create`,
+    /// `set_scale`, `get_size`, `set_parent`, `show`. Returns the size the editor asked for
+    /// (physical pixels); the caller sizes `parent` to it. Main thread only.
+    ///
+    /// # Safety
+    ///
+    /// `parent` must be a live X11 window on the display the plugin connects to (`$DISPLAY`),
+    /// and stay alive until [`Self::close_gui`].
+    pub unsafe fn open_gui(&mut self, parent: u32, scale: f64) -> Result<GuiSize, String> {
+        let handle = self.instance.plugin_handle();
+        let gui: PluginGui = handle.get_extension().ok_or("the plugin has no gui extension")?;
+        let embedded = GuiConfiguration { api_type: GuiApiType::X11, is_floating: false };
+        if !gui.is_api_supported(&handle, embedded) {
+            return Err("the plugin does not support an embedded x11 gui".into());
+        }
+        gui.create(&handle, embedded).map_err(|e| format!("gui create: {e:?}"))?;
+        // X11 uses physical pixels; a plugin that reads the scale itself may refuse this.
+        let _ = gui.set_scale(&handle, scale);
+        let size = gui.get_size(&handle).ok_or("gui get_size failed")?;
+        // SAFETY: the caller keeps `parent` alive until `close_gui`.
+        unsafe { gui.set_parent(&handle, Window::from_x11_handle(parent as std::ffi::c_ulong)) }
+            .map_err(|e| format!("gui set_parent: {e:?}"))?;
+        gui.show(&handle).map_err(|e| format!("gui show: {e:?}"))?;
+        self.pump_main_thread();
+        Ok(size)
+    }
+
+    /// The editor's current size (physical pixels), if it is open.
+    pub fn gui_size(&mut self) -> Option<GuiSize> {
+        let handle = self.instance.plugin_handle();
+        let gui: PluginGui = handle.get_extension()?;
+        gui.get_size(&handle)
+    }
+
+    /// Hides and destroys the editor opened with [`Self::open_gui`].
+    pub fn close_gui(&mut self) -> Result<(), String> {
+        let handle = self.instance.plugin_handle();
+        let gui: PluginGui = handle.get_extension().ok_or("the plugin has no gui extension")?;
+        let hidden = gui.hide(&handle).map_err(|e| format!("gui hide: {e:?}"));
+        gui.destroy(&handle);
+        self.pump_main_thread();
+        hidden
+    }
+
+    /// What the plugin's editor asked of the host's gui extension.
+    pub fn gui_requests<R>(&self, f: impl FnOnce(&GuiRequests) -> R) -> R {
+        self.instance.access_shared_handler(|h| f(&h.gui))
     }
 
     /// The plugin's state.
