@@ -104,8 +104,8 @@ impl Sackbut {
         let cpu = format!("CPU: native engine ({} kernels)", engine.isa());
         match choice {
             EngineChoice::Cpu => cpu,
-            EngineChoice::Auto => format!("Auto → {cpu}; this build has no GPU engine library"),
-            EngineChoice::Gpu => format!("GPU asked for, but this build has no GPU engine library (the torch engine is not bundled) → {cpu}"),
+            EngineChoice::Auto => format!("Auto: {cpu} (this build has no GPU engine library)"),
+            EngineChoice::Gpu => format!("GPU asked for, but this build has no GPU engine library (the torch engine is not bundled); playing on {cpu}"),
         }
     }
 
