@@ -18,6 +18,7 @@ use sackbut_model::engine::Engine;
 
 pub mod audio;
 pub mod editor;
+pub mod handoff;
 pub mod keyboard;
 pub use sackbut_model::live_voices;
 pub mod params;
