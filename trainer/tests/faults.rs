@@ -270,6 +270,7 @@ fn kill_9_during_dataset_building_never_leaves_a_half_dataset() {
 }
 
 /// A directory whose file system fills up: a small tmpfs mounted on it, unmounted on drop.
+/// `SACKBUT_TEST_FULL_DISK=rlimit` skips the mount (to test the RLIMIT_FSIZE path).
 struct Tmpfs {
     dir: tempfile::TempDir,
 }
