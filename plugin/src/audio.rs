@@ -22,7 +22,7 @@ use crate::keyboard::KeyEvent;
 use crate::live_voices::EventKind;
 use crate::params::{ms_to_model_samples, SackbutParams};
 use crate::resampler::OutputResampler;
-use crate::shared::{pack, Link, Msg, Status, StreamSettings};
+use crate::shared::{Link, Msg, Status, StreamSettings};
 use crate::timeline::{RenderMode, Timeline};
 
 /// An offline render gives up waiting for a worker that made no progress for this long.
@@ -141,7 +141,7 @@ impl AudioSide {
         self.resampler.reset();
         self.awaiting_ack = true;
         self.reset_pending = true;
-        self.link.consumed.store(pack(self.epoch, 0), Ordering::Release);
+        self.link.publish_reset(self.epoch);
         self.send_reset();
         self.wake_worker();
     }
@@ -161,14 +161,8 @@ impl AudioSide {
         if !self.awaiting_ack {
             return true;
         }
-        if self.link.ack_epoch.load(Ordering::Acquire) != self.epoch {
-            return false;
-        }
-        let stale_until = self.link.ack_items.load(Ordering::Acquire);
-        if self.items_popped < stale_until {
-            self.items_popped += self.samples.skip((stale_until - self.items_popped) as usize) as u64;
-        }
-        if self.items_popped < stale_until {
+        let samples = &mut self.samples;
+        if !self.link.try_ack(self.epoch, &mut self.items_popped, |n| samples.skip(n)) {
             return false;
         }
         self.awaiting_ack = false;
@@ -281,7 +275,7 @@ impl AudioSide {
         if got < need && offline {
             self.wake_worker();
             let mut last_progress = Instant::now();
-            while got < need && self.link.worker_alive.load(Ordering::Acquire) {
+            while got < need && self.link.worker_alive() {
                 let k = self.samples.pop_slice(&mut self.input[got..need]);
                 if k > 0 {
                     got += k;
@@ -310,7 +304,7 @@ impl AudioSide {
             }
         }
         self.model_pos += need as u64;
-        self.link.consumed.store(pack(self.epoch, self.model_pos), Ordering::Release);
+        self.link.publish_consumed(self.epoch, self.model_pos);
         self.wake_worker();
         self.resampler.process(&self.input[..need], &mut self.out[..n]);
         let smoother = &params.gain_db.smoothed;
@@ -343,7 +337,7 @@ impl AudioSide {
     /// Offline only: waits (sleeping briefly) until `ready` or the worker is gone or stalled.
     fn wait_for(&mut self, mut ready: impl FnMut(&mut Self) -> bool) {
         let start = Instant::now();
-        while !ready(self) && self.link.worker_alive.load(Ordering::Acquire) && start.elapsed() < OFFLINE_STALL_TIMEOUT {
+        while !ready(self) && self.link.worker_alive() && start.elapsed() < OFFLINE_STALL_TIMEOUT {
             self.wake_worker();
             std::thread::sleep(Duration::from_micros(50));
         }

@@ -19,6 +19,7 @@ use sackbut_model::engine::Engine;
 pub mod audio;
 pub mod editor;
 pub mod file_dialog;
+pub mod handoff;
 pub mod key_routing;
 pub mod keyboard;
 pub use sackbut_model::live_voices;

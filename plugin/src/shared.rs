@@ -1,7 +1,8 @@
 //! State shared between the audio thread, the worker, the editor and the host's main thread.
 //!
-//! - [`Link`]: one activation's lock-free handshake between the audio thread and the worker
-//!   (atomics only; the sample ring and the event queue are `ringbuf` SPSC rings beside it).
+//! - [`Link`] (in [`crate::handoff`]): one activation's lock-free handshake between the audio
+//!   thread and the worker (atomics only; the sample ring and the event queue are `ringbuf` SPSC
+//!   rings beside it).
 //! - [`Status`]: what the editor shows, for the plugin's whole life: atomics written by the audio
 //!   thread and the worker, and `parking_lot` mutexes that only non-realtime threads lock.
 
@@ -16,31 +17,7 @@ use crate::keyboard::KeyEvent;
 use crate::live_voices::EventKind;
 use crate::voice_source::VoiceSlot;
 
-/// Bits of [`Link::consumed`] that hold the stream position (the rest: the epoch).
-const POS_BITS: u32 = 48;
-
-/// Packs an epoch and a stream position.
-pub fn pack(epoch: u32, pos: u64) -> u64 {
-    ((epoch as u64 & 0xFFFF) << POS_BITS) | (pos & ((1 << POS_BITS) - 1))
-}
-
-/// Unpacks [`pack`].
-pub fn unpack(v: u64) -> (u32, u64) {
-    ((v >> POS_BITS) as u32, v & ((1 << POS_BITS) - 1))
-}
-
-/// The audio thread ↔ worker handshake of one activation.
-#[derive(Default)]
-pub struct Link {
-    /// Audio thread: (epoch, stream position it has taken input up to), packed.
-    pub consumed: AtomicU64,
-    /// Worker: the last reset epoch it has started...
-    pub ack_epoch: AtomicU32,
-    /// ...and how many samples it had pushed in total when it did (items before are stale).
-    pub ack_items: AtomicU64,
-    /// False once the worker thread has ended (shut down or crashed).
-    pub worker_alive: AtomicBool,
-}
+pub use crate::handoff::{pack, unpack, Link};
 
 /// What the audio thread sends the worker, in time order.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -263,18 +240,5 @@ impl Status {
             "rtf": self.rtf_milli.load(Ordering::Relaxed) as f64 / 1000.0,
         })
         .to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn packing_round_trips() {
-        assert_eq!(unpack(pack(3, 12345)), (3, 12345));
-        assert_eq!(unpack(pack(0xFFFF, (1 << 48) - 1)), (0xFFFF, (1 << 48) - 1));
-        // Epochs wrap at 16 bits.
-        assert_eq!(unpack(pack(0x1_0002, 7)), (2, 7));
     }
 }

@@ -36,9 +36,10 @@ use sackbut_model::MODEL_RATE_HZ;
 use crate::key_routing::KeyRouting;
 use crate::keyboard::Keyboard;
 use crate::live_voices::{EventKind, LiveSettings, LiveVoices, TimedEvent};
+use crate::handoff::position_in;
 use crate::load_governor::{LoadGovernor, Verdict};
 use crate::params::SackbutParams;
-use crate::shared::{unpack, Control, Link, Msg, Status, StreamSettings};
+use crate::shared::{Control, Link, Msg, Status, StreamSettings};
 use crate::timeline::{RenderMode, Timeline};
 use crate::voice_source::{VoiceSlot, MAX_VOICES};
 
@@ -94,9 +95,7 @@ impl WorkerHandle {
     /// Starts the worker. The engine must be at a top-frame boundary (fresh engines are).
     pub fn spawn(setup: WorkerSetup) -> std::io::Result<WorkerHandle> {
         let (tx, rx) = crossbeam_channel::unbounded();
-        setup.link.ack_epoch.store(0, Ordering::Release);
-        setup.link.ack_items.store(0, Ordering::Release);
-        setup.link.worker_alive.store(true, Ordering::Release);
+        setup.link.start_worker();
         let link = setup.link.clone();
         let status = setup.status.clone();
         let thread = thread::Builder::new().name("sackbut-worker".into()).spawn(move || {
@@ -110,7 +109,7 @@ impl WorkerHandle {
                 nice_plug::nice_error!("Sackbut worker crashed: {what}");
                 *status.engine_line.lock() = format!("the generator crashed ({what}): output is silent until the host restarts the plugin");
             }
-            link.worker_alive.store(false, Ordering::Release);
+            link.worker_ended();
         })?;
         Ok(WorkerHandle { thread: Some(thread), control: tx })
     }
@@ -242,13 +241,12 @@ impl Worker {
             // The audio thread's position and what the ring holds first, then the events: every
             // event it sent before taking the samples seen gone is then in the queue (it sends a
             // block's events before it takes the block's samples).
-            let consumed = self.link.consumed.load(Ordering::Acquire);
+            let consumed = self.link.consumed();
             let fill = self.samples.occupied_len() as u64;
             while let Some(msg) = self.events.try_pop() {
                 self.handle(msg);
             }
-            let (epoch, audio_pos) = unpack(consumed);
-            let audio_pos = if epoch == self.epoch { audio_pos } else { 0 };
+            let audio_pos = position_in(consumed, self.epoch);
             let pos = self.live.position();
             if self.samples.vacant_len() >= frame as usize {
                 if pos + frame <= audio_pos {
@@ -301,8 +299,7 @@ impl Worker {
                 self.live.reset(s);
                 self.live.stage(TimedEvent { t: 0, kind: EventKind::Temperature(settings.temperature) });
                 self.epoch = epoch;
-                self.link.ack_items.store(self.items_pushed, Ordering::Release);
-                self.link.ack_epoch.store(epoch, Ordering::Release);
+                self.link.ack_reset(epoch, self.items_pushed);
             }
         }
     }
@@ -467,7 +464,7 @@ impl Worker {
 mod tests {
     use super::*;
     use crate::keyboard::KeyEvent;
-    use crate::shared::{pack, VoiceSwap};
+    use crate::shared::VoiceSwap;
     use crate::timeline::RenderMode;
     use crate::voice_source::default_slot;
     use ringbuf::traits::Split;
@@ -509,7 +506,7 @@ mod tests {
         while got.len() < 16_000 && Instant::now() < deadline {
             let n = samples.pop_slice(&mut buf);
             got.extend_from_slice(&buf[..n]);
-            link.consumed.store(pack(0, got.len() as u64), Ordering::Release);
+            link.publish_consumed(0, got.len() as u64);
             if got.len() >= 8_000 && !swapped {
                 let engine = Box::new(NativeEngine::new(&slot.voice, MAX_VOICES).unwrap());
                 worker.control().send(Control::Swap(Box::new(VoiceSwap { slot: slot.clone(), engine }))).unwrap();
@@ -527,6 +524,6 @@ mod tests {
         assert!(got[8_400..16_000].iter().any(|&v| v != 0.0), "the note stops at the voice swap");
         assert!(got.iter().all(|v| v.is_finite()));
         worker.stop();
-        assert!(!link.worker_alive.load(Ordering::Acquire));
+        assert!(!link.worker_alive());
     }
 }

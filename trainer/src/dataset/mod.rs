@@ -280,7 +280,12 @@ fn sibling(out: &Path, suffix: &str) -> PathBuf {
 /// with `force`: `out` is checked again, in case it appeared while the dataset was built).
 fn replace_dir(partial: &Path, out: &Path, force: bool) -> Result<()> {
     check_output(out, force)?;
-    if out.exists() {
+    if out.exists() && exchange(partial, out) {
+        // `out` now holds the new dataset and `partial` the old one: at no moment was there none.
+        if let Err(e) = fs::remove_dir_all(partial) {
+            eprintln!("warning: could not remove the replaced dataset {}: {e}", partial.display());
+        }
+    } else if out.exists() {
         let old = sibling(out, &format!("old-{}", std::process::id()));
         fs::rename(out, &old).with_context(|| format!("{}: cannot move aside", out.display()))?;
         fs::rename(partial, out).with_context(|| format!("{}: cannot move into place", out.display()))?;
@@ -291,6 +296,26 @@ fn replace_dir(partial: &Path, out: &Path, force: bool) -> Result<()> {
         fs::rename(partial, out).with_context(|| format!("{}: cannot move into place", out.display()))?;
     }
     Ok(())
+}
+
+/// Swaps two paths atomically (Linux `renameat2(RENAME_EXCHANGE)`); false where the system or
+/// the file system cannot, and the caller falls back to two renames.
+fn exchange(a: &Path, b: &Path) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let (Ok(ca), Ok(cb)) = (CString::new(a.as_os_str().as_bytes()), CString::new(b.as_os_str().as_bytes())) else {
+            return false;
+        };
+        // SAFETY: both are valid NUL-terminated paths that live across the call.
+        unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (a, b);
+        false
+    }
 }
 
 /// Runs every job on all cores, writing example files into `dir/examples`; outcomes in job

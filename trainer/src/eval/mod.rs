@@ -160,7 +160,10 @@ fn nll(args: &EvalArgs, voice: &Voice, data: &Path) -> Result<NllReport> {
                 ds.manifest.quantization.name()
             );
         }
-        let test = load_split(&ds, Split::Test, v.meta.hparams.top_frame())?;
+        let (test, damaged) = load_split(&ds, Split::Test, v.meta.hparams.top_frame())?;
+        for reason in &damaged {
+            eprintln!("warning: test example skipped: {reason}");
+        }
         let lv = LoadedVoice::new(v.clone(), device)?;
         let bits = nll_bits(&lv.model, &test, usize::MAX, NllSetup { batch: NLL_BATCH, seq_len: NLL_SEQ_LEN, release, conditioned: v.meta.training.conditioned, device });
         Ok((bits, test.len()))

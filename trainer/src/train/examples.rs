@@ -1,6 +1,6 @@
 //! Training examples in memory, and the batches of truncated-BPTT chunks cut from them.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use sackbut_model::conditioning::{fill, Conditioning, RemainingRule};
 use sackbut_model::hparams::HParams;
 use sackbut_model::quantize::SILENCE_CODE;
@@ -20,20 +20,26 @@ pub struct Example {
     pub span: NoteSpan,
 }
 
-/// Loads every example of `split`, cut to a whole number of `top_frame`s.
-pub fn load_split(ds: &Dataset, split: Split, top_frame: usize) -> Result<Vec<Example>> {
+/// Loads the examples of `split`, cut to a whole number of `top_frame`s. An example file that
+/// cannot be read (missing, truncated, corrupt) is left out: its reason, naming the file, is in
+/// the second list.
+pub fn load_split(ds: &Dataset, split: Split, top_frame: usize) -> Result<(Vec<Example>, Vec<String>)> {
     let len = ds.manifest.length_samples / top_frame * top_frame;
     if len == 0 {
         bail!("{}: examples of {} samples are shorter than one {top_frame}-sample frame", ds.dir.display(), ds.manifest.length_samples);
     }
-    ds.split(split)
-        .map(|entry| {
-            let mut codes = ds.load_example(entry)?.codes;
-            codes.truncate(len);
-            Ok(Example { codes, span: entry.span })
-        })
-        .collect::<Result<Vec<_>>>()
-        .with_context(|| format!("loading the {split:?} split of {}", ds.dir.display()))
+    let (mut examples, mut damaged) = (Vec::new(), Vec::new());
+    for entry in ds.split(split) {
+        match ds.load_example(entry) {
+            Ok(data) => {
+                let mut codes = data.codes;
+                codes.truncate(len);
+                examples.push(Example { codes, span: entry.span });
+            }
+            Err(e) => damaged.push(format!("{e:#}")),
+        }
+    }
+    Ok((examples, damaged))
 }
 
 /// Which conditioning a row of a batch is trained with.

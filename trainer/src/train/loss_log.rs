@@ -113,8 +113,18 @@ pub fn plot(path: &Path, rows: &[LogRow], title: &str) -> Result<bool> {
         return Ok(false);
     }
     let tmp = path.with_extension("tmp.png");
+    if let Err(e) = draw(&tmp, rows, title) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.context(format!("{}: cannot draw the loss plot", path.display())));
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))?;
+    Ok(true)
+}
+
+/// Draws the plot into `tmp`.
+fn draw(tmp: &Path, rows: &[LogRow], title: &str) -> Result<()> {
     {
-        let root = BitMapBackend::new(&tmp, (960, 600)).into_drawing_area();
+        let root = BitMapBackend::new(tmp, (960, 600)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow::anyhow!("plot: {e}"))?;
         let series: [Curve; 3] = [
             ("train", RGBColor(31, 119, 180), rows.iter().map(|r| (r.step as f64, r.train_bits)).collect()),
@@ -161,8 +171,7 @@ pub fn plot(path: &Path, rows: &[LogRow], title: &str) -> Result<bool> {
             .map_err(|e| anyhow::anyhow!("plot: {e}"))?;
         root.present().map_err(|e| anyhow::anyhow!("plot: {e}"))?;
     }
-    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))?;
-    Ok(true)
+    Ok(())
 }
 
 #[cfg(test)]

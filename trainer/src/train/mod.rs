@@ -1,7 +1,9 @@
 //! `trainer train`: truncated-BPTT training of a conditioned SampleRNN on a dataset.
 
+mod checkpoint;
 pub(crate) mod evaluate;
 pub(crate) mod examples;
+mod interrupt;
 pub(crate) mod loss_log;
 mod preview;
 mod run_state;
@@ -13,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use sackbut_model::hparams::HParams;
 use sackbut_model::torch::{device_name, load_voice_into, parse_device, voice_from_varstore, SampleRnn};
-use sackbut_model::voice_file::{ConditioningMeta, TrainingSummary, Voice, VoiceMeta, VOICE_FORMAT_VERSION};
+use sackbut_model::voice_file::{write_atomically, ConditioningMeta, TrainingSummary, Voice, VoiceMeta, VOICE_FORMAT_VERSION};
 use sackbut_model::MODEL_RATE_HZ;
 use tch::nn::{self, OptimizerConfig};
 
@@ -135,19 +137,32 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         bail!("--live-share {}: expected a share between 0 and 1", args.live_share);
     }
     let ds = Dataset::open(&args.data)?;
-    let train = load_split(&ds, Split::Train, tf)?;
-    let valid = load_split(&ds, Split::Valid, tf)?;
-    let test = load_split(&ds, Split::Test, tf)?;
+    let (train, mut damaged) = load_split(&ds, Split::Train, tf)?;
+    let (valid, d) = load_split(&ds, Split::Valid, tf)?;
+    damaged.extend(d);
+    let (test, d) = load_split(&ds, Split::Test, tf)?;
+    damaged.extend(d);
+    if !damaged.is_empty() {
+        eprintln!(
+            "warning: skipping {} of {} examples of {} that cannot be read (rebuild the dataset to get them back):",
+            damaged.len(),
+            ds.manifest.examples.len(),
+            args.data.display()
+        );
+        for reason in &damaged {
+            eprintln!("  {reason}");
+        }
+    }
     if train.is_empty() {
-        bail!("{}: the dataset has no training examples", args.data.display());
+        bail!("{}: the dataset has no usable training examples", args.data.display());
     }
     let release = ds.manifest.release_samples;
     let conditioned = !args.unconditioned;
 
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create the run directory", args.out.display()))?;
     let out = args.out.as_path();
-    let checkpoint_path = out.join("checkpoint.voice.safetensors");
-    let best_path = out.join("best.voice.safetensors");
+    let checkpoint_path = out.join(checkpoint::CHECKPOINT_FILE);
+    let best_path = out.join(checkpoint::BEST_FILE);
     let log_path = out.join("log.csv");
 
     tch::manual_seed(args.seed as i64);
@@ -156,6 +171,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let mut state = RunState::default();
     if args.resume {
         state = RunState::read(out)?;
+        for note in checkpoint::settle(out, Some(&state))? {
+            eprintln!("note: {note}");
+        }
         let voice = Voice::read(&checkpoint_path)?;
         if voice.meta.hparams != hp {
             bail!(
@@ -169,14 +187,23 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         eprintln!("resuming {} at step {} (epoch {})", out.display(), state.step, state.epoch);
     } else if state_exists(out) {
         bail!("{}: already holds a run (state.json); pass --resume to continue it or choose another --out", out.display());
+    } else {
+        checkpoint::settle(out, None)?;
     }
+    // The step whose checkpoint is on disk (what an error or an interruption leaves).
+    let mut committed = args.resume.then_some(state.step);
     let mut log = loss_log::read(&log_path, state.step)?;
     let mut opt = nn::Adam::default().build(&vs, args.lr)?;
-    std::fs::write(out.join("config.json"), serde_json::to_string_pretty(&serde_json::json!({
+    let config_path = out.join("config.json");
+    let config = serde_json::to_string_pretty(&serde_json::json!({
         "data": args.data, "hparams": hp, "parameters": hp.parameter_count(), "batch": args.batch, "seq_len": args.seq_len,
         "lr": args.lr, "clip": args.clip, "live_share": args.live_share, "onset_lead_ms": args.onset_lead_ms, "conditioned": conditioned,
         "device": device_name(device), "threads": threads, "seed": args.seed,
-    }))?)?;
+    }))?;
+    write_atomically(&config_path, config.as_bytes())
+        .with_context(|| format!("{}: cannot write", config_path.display()))
+        .map_err(|e| save_failed(e, "the run's configuration", committed))?;
+    interrupt::install();
 
     eprintln!(
         "training {} parameters ({:?}) on {} with {} thread(s): {} train / {} valid / {} test examples of {:.2} s",
@@ -278,29 +305,45 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                         test_bits,
                         elapsed_s: state.wall_s,
                     });
-                    loss_log::write(&log_path, &log)?;
-                    let title = format!("{} — NLL per sample", out.file_name().map_or("run".into(), |n| n.to_string_lossy()));
-                    if !loss_log::plot(&out.join("loss.png"), &log, &title)? && state.step == args.eval_every {
-                        eprintln!("warning: no font found (install fonts-dejavu-core): loss.png not drawn");
-                    }
-                    let voice = voice_from_varstore(&vs, meta(args, &ds, hp, summary(&state, valid_bits, None)))
-                        .map_err(|e| anyhow::anyhow!(e))?;
-                    voice.write(&checkpoint_path)?;
                     let improved = match (valid_bits, state.best_valid_bits) {
                         (Some(v), Some(b)) => v < b,
                         (Some(_), None) => true,
                         (None, _) => true, // no validation split: the latest is the best we know
                     };
-                    if improved {
-                        state.best_valid_bits = valid_bits;
-                        voice.write(&best_path)?;
+                    let voice = voice_from_varstore(&vs, meta(args, &ds, hp, summary(&state, valid_bits, None)))
+                        .map_err(|e| anyhow::anyhow!(e))?;
+                    let saved = (|| -> Result<()> {
+                        // The log first: rows after the committed step are dropped on resume.
+                        loss_log::write(&log_path, &log)?;
+                        if improved {
+                            state.best_valid_bits = valid_bits;
+                        }
+                        // The pass in progress is not marked done: a resume restarts it from its start.
+                        checkpoint::save(out, &voice, improved, &state)
+                    })();
+                    if let Err(e) = saved {
+                        return Err(save_failed(e, &format!("step {}", state.step), committed));
                     }
-                    // The pass in progress is not marked done: a resume restarts it from its start.
-                    state.write(out)?;
+                    committed = Some(state.step);
+                    // The plot and the preview are for people: a failure to write them is no
+                    // reason to stop the run (the checkpoint is saved).
+                    let title = format!("{} — NLL per sample", out.file_name().map_or("run".into(), |n| n.to_string_lossy()));
+                    match loss_log::plot(&out.join("loss.png"), &log, &title) {
+                        Ok(false) if state.step == args.eval_every => {
+                            bar.suspend(|| eprintln!("warning: no font found (install fonts-dejavu-core): loss.png not drawn"))
+                        }
+                        Err(e) => bar.suspend(|| eprintln!("warning: {e:#}")),
+                        Ok(_) => {}
+                    }
                     if !args.no_preview {
                         let dir = out.join("previews");
-                        std::fs::create_dir_all(&dir)?;
-                        preview::write_preview(&model, &voice, device, &dir.join(format!("step-{:06}.wav", state.step)))?;
+                        let wav = dir.join(format!("step-{:06}.wav", state.step));
+                        let written = std::fs::create_dir_all(&dir)
+                            .with_context(|| format!("{}: cannot create", dir.display()))
+                            .and_then(|_| preview::write_preview(&model, &voice, device, &wav));
+                        if let Err(e) = written {
+                            bar.suspend(|| eprintln!("warning: preview not written: {e:#}"));
+                        }
                     }
                     // `suspend` rather than `println`: println prints nothing when the bar is hidden.
                     bar.suspend(|| eprintln!(
@@ -315,6 +358,22 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 if last {
                     break 'training;
                 }
+                if let Some(signal) = interrupt::requested() {
+                    bar.finish_and_clear();
+                    if committed != Some(state.step) {
+                        state.wall_s = wall_before + run_clock.elapsed().as_secs_f64();
+                        let voice = voice_from_varstore(&vs, meta(args, &ds, hp, summary(&state, None, None)))
+                            .map_err(|e| anyhow::anyhow!(e))?;
+                        checkpoint::save(out, &voice, false, &state)
+                            .map_err(|e| save_failed(e, &format!("step {}", state.step), committed))?;
+                    }
+                    bail!(
+                        "interrupted by {signal} at step {}: the checkpoint of step {} is saved in {}; run the same command with --resume to continue",
+                        state.step,
+                        state.step,
+                        out.display()
+                    );
+                }
             }
             state.pass_in_epoch += 1;
             state.passes += 1;
@@ -323,12 +382,27 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         state.epoch += 1;
     }
     bar.finish_and_clear();
+    if let Some(signal) = interrupt::requested() {
+        bail!("interrupted by {signal} before the final test: the checkpoint of step {} is saved in {}", state.step, out.display());
+    }
     state.wall_s = wall_before + run_clock.elapsed().as_secs_f64();
     finish(args, &test, &state, &best_path, device, release, conditioned, started)
 }
 
 fn state_exists(out: &Path) -> bool {
     out.join("state.json").exists()
+}
+
+/// The error of a failed save, saying why in words (a full disk) and what is left on disk.
+fn save_failed(e: anyhow::Error, what: &str, committed: Option<u64>) -> anyhow::Error {
+    let why = checkpoint::write_failure_hint(&e).map_or(String::new(), |h| format!(" ({h})"));
+    let left = match committed {
+        Some(step) => format!(
+            "the checkpoint of step {step} is intact; once the cause is fixed, run the same command with --resume to continue from it"
+        ),
+        None => "no checkpoint was saved yet".into(),
+    };
+    e.context(format!("cannot save {what}{why}; {left}"))
 }
 
 /// Final test NLL of the best voice over the whole test split, written into its metadata.

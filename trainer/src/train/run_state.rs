@@ -29,7 +29,12 @@ impl RunState {
     pub fn read(run_dir: &Path) -> Result<RunState> {
         let path = run_dir.join("state.json");
         let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("{}: cannot resume: no run state (was this run directory trained?)", path.display()))?;
+            .with_context(|| {
+            format!(
+                "{}: cannot resume: no run state (no checkpoint was saved in this run directory yet: start it without --resume)",
+                path.display()
+            )
+        })?;
         serde_json::from_str(&text).with_context(|| format!("{}: damaged run state", path.display()))
     }
 
