@@ -449,3 +449,41 @@ pub fn write_wav(path: &str, x: &[f32], rate: u32) {
     }
     std::fs::write(path, b).expect("writing the WAV file");
 }
+
+/// The plugin's counters file for one test binary: `SACKBUT_STATS_FILE` names a file in a fresh
+/// folder of its own (the plugin writes it at deactivation); the folder goes when this drops.
+pub struct StatsFile {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl StatsFile {
+    /// A fresh folder `sackbut-{tag}-{pid}` and the variable set to a file in it. Call it before
+    /// the plugin is activated, in a test binary that runs one test (the variable is process-wide).
+    pub fn new(tag: &str) -> StatsFile {
+        let dir = std::env::temp_dir().join(format!("sackbut-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary folder");
+        let path = dir.join("stats.json");
+        // SAFETY (set_var): each binary that uses this runs one test, and nothing reads the
+        // environment concurrently; the plugin reads the variable at activation, later.
+        unsafe { std::env::set_var("SACKBUT_STATS_FILE", &path) };
+        StatsFile { dir, path }
+    }
+
+    /// The test's own folder, for other files it needs (removed with it).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The counters the plugin wrote at its last deactivation.
+    pub fn read(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(&self.path).expect("the plugin wrote its stats at deactivation");
+        serde_json::from_str(&text).expect("the stats are JSON")
+    }
+}
+
+impl Drop for StatsFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -5,17 +5,14 @@
 
 use sackbut_clap_host::analysis::rms_db;
 use sackbut_clap_host::phrase::ms;
-use sackbut_clap_host::{clap_bundle, Event, Instance};
+use sackbut_clap_host::{clap_bundle, Event, Instance, StatsFile};
 
 #[test]
 fn a_nan_in_a_generated_frame_is_silenced_counted_and_the_notes_end_cleanly() {
     let Some(bundle) = clap_bundle() else { return };
-    let dir = std::env::temp_dir().join(format!("sackbut-nan-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let stats_file = dir.join("stats.json");
+    let stats_file = StatsFile::new("nan");
     // SAFETY (set_var): the only test of this binary; read by the plugin at activation.
     unsafe {
-        std::env::set_var("SACKBUT_STATS_FILE", &stats_file);
         // The 20th frame with voices: well inside the held notes.
         std::env::set_var("SACKBUT_DEBUG_NAN_FRAME", "20");
     }
@@ -34,7 +31,7 @@ fn a_nan_in_a_generated_frame_is_silenced_counted_and_the_notes_end_cleanly() {
     ];
     let quiet_ms = 1500 + release_ms + 300;
     let r = inst.render(rate as f64, &[512], ms(quiet_ms + 300, rate) + probe.latency as usize, &events);
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats_file).unwrap()).unwrap();
+    let s: serde_json::Value = stats_file.read();
     eprintln!("NaN injected: {s}");
     let bad = r.left.iter().position(|v| !v.is_finite());
     assert!(bad.is_none(), "a non-finite sample reached the host at {}", bad.unwrap());
@@ -44,5 +41,4 @@ fn a_nan_in_a_generated_frame_is_silenced_counted_and_the_notes_end_cleanly() {
     assert!(y[ms(300, rate)..ms(1500, rate)].iter().any(|&v| v != 0.0), "the notes do not sound");
     let tail = &y[ms(quiet_ms, rate)..];
     assert!(rms_db(tail) < -60.0, "sound after the notes ended: {:.1} dBFS", rms_db(tail));
-    let _ = std::fs::remove_dir_all(&dir);
 }

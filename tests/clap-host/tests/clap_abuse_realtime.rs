@@ -8,18 +8,14 @@ use std::time::Duration;
 
 use sackbut_clap_host::analysis::{peak_db, rms_db};
 use sackbut_clap_host::phrase::ms;
-use sackbut_clap_host::{clap_bundle, Event, Instance, MainThreadAction};
+use sackbut_clap_host::{clap_bundle, Event, Instance, MainThreadAction, StatsFile};
 use serde_json::Value;
 
 #[test]
 fn live_voice_swap_with_eight_notes_odd_blocks_engine_switch_and_mid_note_deactivation() {
     let Some(bundle) = clap_bundle() else { return };
-    let dir = std::env::temp_dir().join(format!("sackbut-abuse-rt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let stats_file = dir.join("stats.json");
-    // SAFETY (set_var): the only test of this binary; read by the plugin at deactivation.
-    unsafe { std::env::set_var("SACKBUT_STATS_FILE", &stats_file) };
-    let stats = || -> Value { serde_json::from_str(&std::fs::read_to_string(&stats_file).unwrap()).unwrap() };
+    let stats_file = StatsFile::new("abuse-rt");
+    let stats = || stats_file.read();
 
     // The voice swapped in: the default voice under another name (same frame size, so it takes
     // over without a restart).
@@ -27,7 +23,7 @@ fn live_voice_swap_with_eight_notes_odd_blocks_engine_switch_and_mid_note_deacti
     let release_ms = default.meta.conditioning.release_samples as u64 / 16;
     let mut voice = (*default).clone();
     voice.meta.name = "swapped-in voice".into();
-    let voice_path = dir.join("swapped.voice.safetensors");
+    let voice_path = stats_file.dir().join("swapped.voice.safetensors");
     voice.write(&voice_path).unwrap();
 
     let rate = 48_000u32;
@@ -74,5 +70,4 @@ fn live_voice_swap_with_eight_notes_odd_blocks_engine_switch_and_mid_note_deacti
     assert!(held.left.iter().all(|v| v.is_finite()));
     let after = inst.render_paced(rate as f64, &[64, 1, 1024], ms(800, rate), &[]);
     assert!(after.left.iter().all(|&v| v == 0.0), "the note deactivated mid-way still sounds: peak {:.1} dBFS", peak_db(&after.left));
-    let _ = std::fs::remove_dir_all(&dir);
 }

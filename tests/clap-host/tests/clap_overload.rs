@@ -11,25 +11,19 @@ use std::time::Duration;
 use sackbut_clap_host::analysis::{peak_db, rms_db};
 use sackbut_clap_host::phrase::{ms, to_midi, Step};
 use sackbut_clap_host::reference::{render_16k, resample_like_trainer};
-use sackbut_clap_host::{clap_bundle, Event, Instance};
+use sackbut_clap_host::{clap_bundle, Event, Instance, StatsFile};
 
-fn stats(path: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("the plugin wrote its stats")).expect("stats are JSON")
-}
 
 #[test]
 fn an_overloaded_engine_sheds_voices_live_recovers_and_still_bounces_exactly() {
     let Some(bundle) = clap_bundle() else { return };
-    let dir = std::env::temp_dir().join(format!("sackbut-overload-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let stats_file = dir.join("stats.json");
+    let stats_file = StatsFile::new("overload");
     let voice = sackbut_plugin::voice_source::default_voice().unwrap();
     let frame_us = voice.meta.hparams.top_frame() as u64 * 1_000_000 / 16_000;
     let release_ms = voice.meta.conditioning.release_samples as u64 / 16;
     // SAFETY (set_var): the only test of this binary; the plugin reads them at activation, on
     // this thread.
     unsafe {
-        std::env::set_var("SACKBUT_STATS_FILE", &stats_file);
         std::env::set_var("SACKBUT_DEBUG_ROW_COST_US", (frame_us * 10 / 128).to_string());
     }
 
@@ -48,7 +42,7 @@ fn an_overloaded_engine_sheds_voices_live_recovers_and_still_bounces_exactly() {
     inst.set_offline(false);
     let probe = inst.render(rate as f64, &[512], 512, &[]);
     let r = inst.render_paced(rate as f64, &[512], ms(quiet_ms + 300, rate) + probe.latency as usize, &events);
-    let s = stats(&stats_file);
+    let s = stats_file.read();
     let y = r.compensated();
     eprintln!(
         "live overload: {s}; longest call {:?}; levels: shedding {:.1}, after {:.1}, late note {:.1} dBFS",
@@ -94,7 +88,7 @@ fn an_overloaded_engine_sheds_voices_live_recovers_and_still_bounces_exactly() {
         r
     };
     let a = bounce();
-    let s = stats(&stats_file);
+    let s = stats_file.read();
     eprintln!("offline overload: {s}; rendered {:.1} s in {:.1} s", len_ms as f64 / 1000.0, a.wall.as_secs_f64());
     assert_eq!(s["mode"], "offline");
     assert_eq!((s["shed_voices"].as_u64(), s["underruns"].as_u64()), (Some(0), Some(0)), "offline never sheds or underruns: {s}");
@@ -108,5 +102,4 @@ fn an_overloaded_engine_sheds_voices_live_recovers_and_still_bounces_exactly() {
     let first_diff = (0..n).find(|&i| y[i] != reference[i]);
     assert!(first_diff.is_none(), "the slow bounce differs from the reference render from sample {first_diff:?}");
     unsafe { std::env::remove_var("SACKBUT_DEBUG_ROW_COST_US") };
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,17 +4,13 @@
 
 use sackbut_clap_host::analysis::rms_db;
 use sackbut_clap_host::phrase::{at_rate, ms, PHRASE};
-use sackbut_clap_host::{clap_bundle, Instance};
+use sackbut_clap_host::{clap_bundle, Instance, StatsFile};
 use sackbut_plugin::timeline::{RenderMode, Timeline};
 
 #[test]
 fn realtime_at_device_pace_plays_the_notes_with_the_planned_latency() {
     let Some(bundle) = clap_bundle() else { return };
-    let dir = std::env::temp_dir().join(format!("sackbut-rt-live-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let stats_file = dir.join("stats.json");
-    // SAFETY (set_var): the only test of this binary; read by the plugin at activation.
-    unsafe { std::env::set_var("SACKBUT_STATS_FILE", &stats_file) };
+    let stats_file = StatsFile::new("rt-live");
     let rate = 48_000u32;
     let mut inst = Instance::load(&bundle).expect("loads");
     inst.set_offline(false);
@@ -25,7 +21,7 @@ fn realtime_at_device_pace_plays_the_notes_with_the_planned_latency() {
     let hp = voice.meta.hparams;
     let planned = Timeline::plan(rate, 512, RenderMode::Realtime, hp.top_frame(), 0, hp.horizon);
     let r = inst.render_paced(rate as f64, &[512], ms(2_600, rate) + planned.latency_samples as usize, &events);
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats_file).unwrap()).unwrap();
+    let s: serde_json::Value = stats_file.read();
     eprintln!("live: {s}; latency {} samples; longest call {:?}", r.latency, r.longest_call);
     assert_eq!(r.latency, planned.latency_samples);
     assert_eq!(s["mode"], "realtime");
@@ -34,5 +30,4 @@ fn realtime_at_device_pace_plays_the_notes_with_the_planned_latency() {
     let level = rms_db(&y[ms(500, rate)..ms(2_600, rate)]);
     assert!(level > -40.0, "the notes are not heard live: {level:.1} dBFS ({s})");
     assert!(rms_db(&y[..ms(480, rate)]) < -80.0, "sound before the first note");
-    let _ = std::fs::remove_dir_all(&dir);
 }

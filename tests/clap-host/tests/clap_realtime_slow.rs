@@ -5,24 +5,18 @@ use std::time::Duration;
 
 use sackbut_clap_host::analysis::{peak_db, rms_db};
 use sackbut_clap_host::phrase::{at_rate, ms, PHRASE};
-use sackbut_clap_host::{clap_bundle, Instance};
+use sackbut_clap_host::{clap_bundle, Instance, StatsFile};
 
-fn stats(path: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("the plugin wrote its stats")).expect("stats are JSON")
-}
 
 /// With an engine five times slower than real time, the audio thread never waits: every block
 /// returns at once, the late samples come out as silence, and the underruns are counted.
 #[test]
 fn realtime_with_a_slow_engine_counts_underruns_outputs_silence_and_never_blocks() {
     let Some(bundle) = clap_bundle() else { return };
-    let dir = std::env::temp_dir().join(format!("sackbut-rt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let stats_file = dir.join("stats.json");
+    let stats_file = StatsFile::new("rt");
     // SAFETY (set_var): this test binary runs this one test; the plugin reads the variables
     // at activation, on this thread.
     unsafe {
-        std::env::set_var("SACKBUT_STATS_FILE", &stats_file);
         // 20 ms per 4 ms frame: 5× slower than real time.
         std::env::set_var("SACKBUT_DEBUG_WORKER_SLEEP_US", "20000");
     }
@@ -35,11 +29,10 @@ fn realtime_with_a_slow_engine_counts_underruns_outputs_silence_and_never_blocks
     unsafe {
         std::env::remove_var("SACKBUT_DEBUG_WORKER_SLEEP_US");
     }
-    let s = stats(&stats_file);
+    let s = stats_file.read();
     eprintln!("slow engine: {s}; longest process call {:?}; peak {:.1} dBFS", r.longest_call, peak_db(&r.left));
     assert_eq!(s["mode"], "realtime");
     assert!(s["underruns"].as_u64().unwrap() > 10, "underruns were not counted: {s}");
     assert!(r.longest_call < Duration::from_millis(10), "a process call took {:?}", r.longest_call);
     assert!(rms_db(&r.left) < -60.0 && peak_db(&r.left) < -40.0, "late samples must come out as silence");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,15 +2,11 @@
 //! voice file named in the state is loaded at activation, and a missing one falls back to the
 //! default voice with a message. Its own test binary (process): it sets the stats variable.
 
-use std::path::Path;
 
 use sackbut_clap_host::phrase::{at_rate, ms, PHRASE};
-use sackbut_clap_host::{clap_bundle, Instance};
+use sackbut_clap_host::{clap_bundle, Instance, StatsFile};
 use serde_json::{json, Value};
 
-fn stats(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("stats written at deactivation")).unwrap()
-}
 
 fn state_json(inst: &mut Instance) -> Value {
     sackbut_clap_host::state_json(&inst.save_state())
@@ -25,16 +21,12 @@ fn with_voice_path(mut state: Value, path: &str) -> Vec<u8> {
 #[test]
 fn state_round_trip_keeps_the_voice_path_and_parameters() {
     let Some(bundle) = clap_bundle() else { return };
-    let dir = std::env::temp_dir().join(format!("sackbut-state-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let stats_file = dir.join("stats.json");
-    // SAFETY (set_var): the only test of this binary; read by the plugin at deactivation.
-    unsafe { std::env::set_var("SACKBUT_STATS_FILE", &stats_file) };
+    let stats_file = StatsFile::new("state");
 
     // A voice file that is not the default: the default voice under another name.
     let mut voice = (*sackbut_plugin::voice_source::default_voice().unwrap()).clone();
     voice.meta.name = "state-test voice".into();
-    let voice_path = dir.join("state-test.voice.safetensors");
+    let voice_path = stats_file.dir().join("state-test.voice.safetensors");
     voice.write(&voice_path).unwrap();
     let voice_path = voice_path.to_str().unwrap().to_string();
 
@@ -63,7 +55,7 @@ fn state_round_trip_keeps_the_voice_path_and_parameters() {
     b.set_offline(true);
     let r = b.render(48_000.0, &[480], ms(2_200, 48_000), &at_rate(PHRASE, 48_000));
     assert!(r.compensated().iter().any(|&v| v != 0.0), "the loaded voice plays");
-    let s = stats(&stats_file);
+    let s = stats_file.read();
     assert_eq!(s["voice"], "state-test voice", "{s}");
     assert_eq!(s["voice_origin"], voice_path.as_str());
     // Saved again, the state names the same file and the same values.
@@ -80,10 +72,9 @@ fn state_round_trip_keeps_the_voice_path_and_parameters() {
     c.load_state(&with_voice_path(state_json(&mut a), &voice_path));
     c.set_offline(true);
     let r = c.render(48_000.0, &[512], ms(2_200, 48_000), &at_rate(PHRASE, 48_000));
-    let s = stats(&stats_file);
+    let s = stats_file.read();
     assert_eq!(s["voice_origin"], "default (embedded)", "{s}");
     assert!(s["voice_message"].as_str().unwrap().contains("no such file"), "{s}");
     assert!(r.compensated().iter().any(|&v| v != 0.0), "the default voice plays");
     assert_eq!(state_json(&mut c)["fields"]["voice-path"], Value::String(serde_json::to_string(&voice_path).unwrap()));
-    let _ = std::fs::remove_dir_all(&dir);
 }
