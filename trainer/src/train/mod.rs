@@ -5,6 +5,7 @@ pub(crate) mod evaluate;
 pub(crate) mod examples;
 mod interrupt;
 pub(crate) mod loss_log;
+mod lr_schedule;
 mod preview;
 mod run_state;
 
@@ -23,6 +24,7 @@ use crate::dataset::manifest::{Dataset, Split};
 use crate::shape_args::ShapeArgs;
 use examples::{crop_start, epoch_order, load_split, onset_lead_for, view_for, Pass};
 use loss_log::LogRow;
+use lr_schedule::LrSchedule;
 use run_state::RunState;
 
 /// Silence kept before the earliest onset when a training pass is cropped (100 ms).
@@ -55,6 +57,9 @@ pub struct TrainArgs {
     /// Adam learning rate.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
+    /// Decay the learning rate along a cosine to this value at --steps (default: constant).
+    #[arg(long)]
+    pub lr_final: Option<f64>,
     /// Gradient clipping (global norm).
     #[arg(long, default_value_t = 1.0)]
     pub clip: f64,
@@ -130,6 +135,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if args.batch == 0 {
         bail!("--batch must be at least 1");
     }
+    if let Some(f) = args.lr_final {
+        if !(f.is_finite() && f > 0.0 && f <= args.lr) {
+            bail!("--lr-final {f}: expected a rate above 0 and at most --lr {}", args.lr);
+        }
+    }
     if !(0.0..=100.0).contains(&args.onset_lead_ms) {
         bail!("--onset-lead-ms {}: expected 0 to 100 ms", args.onset_lead_ms);
     }
@@ -194,10 +204,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let mut committed = args.resume.then_some(state.step);
     let mut log = loss_log::read(&log_path, state.step)?;
     let mut opt = nn::Adam::default().build(&vs, args.lr)?;
+    let schedule = LrSchedule { start: args.lr, end: args.lr_final, steps: args.steps };
     let config_path = out.join("config.json");
     let config = serde_json::to_string_pretty(&serde_json::json!({
         "data": args.data, "hparams": hp, "parameters": hp.parameter_count(), "batch": args.batch, "seq_len": args.seq_len,
-        "lr": args.lr, "clip": args.clip, "live_share": args.live_share, "onset_lead_ms": args.onset_lead_ms, "conditioned": conditioned,
+        "lr": args.lr, "lr_final": args.lr_final, "clip": args.clip, "live_share": args.live_share, "onset_lead_ms": args.onset_lead_ms, "conditioned": conditioned,
         "device": device_name(device), "threads": threads, "seed": args.seed,
     }))?;
     write_atomically(&config_path, config.as_bytes())
@@ -261,6 +272,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 let (logits, next) = model.forward(&codes, &cond, &states);
                 let targets = codes.narrow(1, tf as i64, t as i64);
                 let loss = SampleRnn::nll(&logits, &targets);
+                opt.set_lr(schedule.at(state.step));
                 opt.backward_step_clip_norm(&loss, args.clip);
                 states = next.detach();
                 let nats = loss.double_value(&[]);
