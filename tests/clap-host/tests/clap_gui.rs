@@ -150,7 +150,9 @@ fn the_editor_opens_draws_and_closes_in_a_real_x11_window() {
     assert_eq!(summary["size_while_open"], want, "gui get_size while open");
     assert_eq!(summary["editor_window"], serde_json::json!([0, 0, EDITOR_SIZE.0, EDITOR_SIZE.1]), "the editor's X11 window");
     assert_eq!(summary["finite"], true, "the audio rendered while the editor was open is finite");
-    assert!(summary["peak"].as_f64().unwrap() > 0.01, "the note sounded");
+    // Above −60 dBFS: the plugin outputs exact zeros when nothing sounds, and how loud the note
+    // is depends on the voice (the default voice plays C4 quietly, at about −40 dBFS peak).
+    assert!(summary["peak"].as_f64().unwrap() > 1e-3, "the note sounded");
 
     let idle = Shot::load(&out_dir.join("editor-idle.png"));
     let playing = Shot::load(&out_dir.join("editor-playing.png"));
