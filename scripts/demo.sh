@@ -17,18 +17,22 @@ mkdir -p out
 if [ ! -f out/demo-dataset/manifest.json ]; then
   "$trainer" dataset --out out/demo-dataset --notes 40..=77 --velocities 60,110 --durations 0.3,1.2
 fi
+brief=out/demo-run/best.voice.safetensors
+render_brief() {
+  "$trainer" render --voice "$brief" --midi assets/demo.mid --out out/demo-brief.wav --seed 1
+}
 # A run left by an older build may hold a voice this build refuses (an older voice format):
 # then it is trained again rather than taken as done.
-if [ -f out/demo-run/best.voice.safetensors ] &&
-  ! "$trainer" render --voice out/demo-run/best.voice.safetensors --midi assets/demo.mid --out out/demo-brief.wav --seed 1 >/dev/null 2>&1; then
-  echo "demo: out/demo-run holds a voice this build cannot play; training it again"
-  rm -rf out/demo-run
-fi
-if [ ! -f out/demo-run/best.voice.safetensors ]; then
+if [ -f "$brief" ] && rendered=$(render_brief 2>&1); then
+  echo "$rendered"
+else
+  if [ -f "$brief" ]; then
+    echo "demo: out/demo-run holds a voice this build cannot play; training it again"
+  fi
   rm -rf out/demo-run
   "$trainer" train --data out/demo-dataset --out out/demo-run --preset small --steps "${SACKBUT_DEMO_STEPS:-300}" \
     --eval-every 100 --name "demo trombone (brief)"
+  render_brief
 fi
-"$trainer" render --voice out/demo-run/best.voice.safetensors --midi assets/demo.mid --out out/demo-brief.wav --seed 1
 echo "demo: out/demo.wav (default voice), out/demo-brief.wav (voice trained just now: out/demo-run, loss curve out/demo-run/loss.png)"
 echo "demo: plugin bundles target/bundled/Sackbut.vst3 and target/bundled/Sackbut.clap"

@@ -290,31 +290,19 @@ impl Instance {
     /// Activates at `rate` with blocks cycling through `blocks`, plays `events` (host sample,
     /// event; in time order) and renders `frames` samples; then deactivates.
     pub fn render(&mut self, rate: f64, blocks: &[usize], frames: usize, events: &[(u64, Event)]) -> Render {
-        self.render_inner(rate, blocks, frames, events, false, Vec::new())
+        self.render_with_actions(rate, blocks, frames, events, false, Vec::new())
     }
 
     /// As [`Self::render`], but each block starts when a real audio device would ask for it
     /// (the block's duration after the previous one), as a live host does.
     pub fn render_paced(&mut self, rate: f64, blocks: &[usize], frames: usize, events: &[(u64, Event)]) -> Render {
-        self.render_inner(rate, blocks, frames, events, true, Vec::new())
+        self.render_with_actions(rate, blocks, frames, events, true, Vec::new())
     }
 
     /// As [`Self::render`] (`paced`: [`Self::render_paced`]), and the main thread runs each
     /// action once the audio thread has rendered past its host sample (in order), as a host's
     /// main thread restores a state or loads a preset while the audio plays.
     pub fn render_with_actions(
-        &mut self,
-        rate: f64,
-        blocks: &[usize],
-        frames: usize,
-        events: &[(u64, Event)],
-        paced: bool,
-        actions: Vec<(u64, MainThreadAction<'_>)>,
-    ) -> Render {
-        self.render_inner(rate, blocks, frames, events, paced, actions)
-    }
-
-    fn render_inner(
         &mut self,
         rate: f64,
         blocks: &[usize],
