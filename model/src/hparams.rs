@@ -40,6 +40,10 @@ pub struct HParams {
     pub horizon: u32,
     /// Age horizon A: samples since the note-on are fed as min(age, A) / A.
     pub age_horizon: u32,
+    /// Codes the sample MLP reads from one period of the note ago (`pitch_lag`); 0: none, as
+    /// in voices of format 2, which had no such input.
+    #[serde(default)]
+    pub pitch_lag_taps: usize,
 }
 
 impl HParams {
@@ -55,6 +59,7 @@ impl HParams {
         rnn_layers: 1,
         horizon: DEFAULT_HORIZON,
         age_horizon: DEFAULT_AGE_HORIZON,
+        pitch_lag_taps: 4,
     };
 
     /// A first real voice: trains on CPU in tens of minutes, plays in real time.
@@ -69,6 +74,7 @@ impl HParams {
         rnn_layers: 1,
         horizon: DEFAULT_HORIZON,
         age_horizon: DEFAULT_AGE_HORIZON,
+        pitch_lag_taps: 4,
     };
 
     /// The preset called `name`.
@@ -86,6 +92,16 @@ impl HParams {
     /// Samples per top-tier frame.
     pub fn top_frame(&self) -> usize {
         self.mid_frame * self.top_ratio
+    }
+
+    /// Codes of history the model reads before each sample: the top frame, or the pitch lag's
+    /// reach when the voice has one.
+    pub fn history_len(&self) -> usize {
+        if self.pitch_lag_taps > 0 {
+            self.top_frame().max(crate::pitch_lag::LAG_HISTORY)
+        } else {
+            self.top_frame()
+        }
     }
 
     /// Width of the conditioning vector: note embedding + velocity, remaining and age.
@@ -120,6 +136,9 @@ impl HParams {
         }
         push("mlp.embedding.weight".into(), vec![Q_LEVELS, self.sample_emb_dim]);
         push("mlp.input.weight".into(), vec![self.mlp_dim, self.sample_emb_dim, self.mid_frame]);
+        if self.pitch_lag_taps > 0 {
+            push("mlp.lag.weight".into(), vec![self.mlp_dim, self.sample_emb_dim, self.pitch_lag_taps]);
+        }
         push("mlp.cond.weight".into(), vec![self.mlp_dim, self.cond_dim()]);
         push("mlp.cond.bias".into(), vec![self.mlp_dim]);
         for layer in ["hidden1", "hidden2"] {
@@ -155,10 +174,17 @@ impl HParams {
                 return Err(format!("hyper-parameter {name} = {v} is out of range 1..=65536"));
             }
         }
+        if self.pitch_lag_taps > crate::pitch_lag::MAX_TAPS {
+            return Err(format!(
+                "hyper-parameter pitch_lag_taps = {} is out of range 0..={}",
+                self.pitch_lag_taps,
+                crate::pitch_lag::MAX_TAPS
+            ));
+        }
         // Each field alone may be in range while their products are not: the native engine
         // folds the sample MLP's first layer into a table of mid_frame × 256 × mlp_dim floats,
         // so a small file could otherwise ask for hundreds of GB at load.
-        let lut = self.mid_frame as u128 * Q_LEVELS as u128 * self.mlp_dim as u128;
+        let lut = (self.mid_frame + self.pitch_lag_taps) as u128 * Q_LEVELS as u128 * self.mlp_dim as u128;
         if lut > MAX_TABLE_FLOATS as u128 {
             return Err(format!(
                 "mid_frame {} × 256 × mlp_dim {} = {lut} table entries, more than a voice may use ({MAX_TABLE_FLOATS})",

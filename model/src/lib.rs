@@ -6,6 +6,7 @@ pub mod conditioning;
 pub mod engine;
 pub mod hparams;
 pub mod live_voices;
+pub mod pitch_lag;
 pub mod quantize;
 pub mod rng;
 pub mod score;

@@ -14,8 +14,12 @@ use crate::hparams::HParams;
 use crate::quantize::Quantization;
 use crate::user_file::read_user_file;
 
-/// The format version this build writes and the newest it reads.
-pub const VOICE_FORMAT_VERSION: u32 = 2;
+/// The format version this build writes and the newest it reads. Version 3 added the pitch
+/// lag (`hparams.pitch_lag_taps`, tensor `mlp.lag.weight`).
+pub const VOICE_FORMAT_VERSION: u32 = 3;
+/// The oldest version this build plays: version 2's voices have no pitch lag, which version 3
+/// reads as zero taps. Version 1 lacked the phase features.
+pub const OLDEST_FORMAT_VERSION: u32 = 2;
 /// Largest safetensors header (JSON) accepted. A voice's is a few KiB (about 100 bytes per
 /// tensor plus the metadata document); the bound keeps what parsing a hostile header may
 /// allocate small (the safetensors crate buffers a header's JSON values several times over).
@@ -156,7 +160,7 @@ pub enum VoiceProblem {
     #[error("voice format version {found} is newer than this Sackbut reads (up to {VOICE_FORMAT_VERSION}): update Sackbut")]
     NewerVersion { found: u32 },
     /// Written before the conditioning this build feeds (format 1 had no phase features).
-    #[error("voice format version {found} is older than this Sackbut plays (version {VOICE_FORMAT_VERSION} adds the note's phase to the conditioning): retrain the voice with `trainer train`")]
+    #[error("voice format version {found} is older than this Sackbut plays (version {OLDEST_FORMAT_VERSION} added the note's phase to the conditioning): retrain the voice with `trainer train`")]
     OlderVersion { found: u32 },
     /// Hyper-parameters out of range, or a sample rate this build cannot play.
     #[error("incompatible voice: {0}")]
@@ -314,10 +318,13 @@ fn parse_meta(json: &str) -> Result<VoiceMeta, VoiceProblem> {
     if version > VOICE_FORMAT_VERSION as u64 {
         return Err(VoiceProblem::NewerVersion { found: version.min(u32::MAX as u64) as u32 });
     }
-    if version < VOICE_FORMAT_VERSION as u64 {
+    if version < OLDEST_FORMAT_VERSION as u64 {
         return Err(VoiceProblem::OlderVersion { found: version as u32 });
     }
     let meta: VoiceMeta = serde_json::from_value(value).map_err(|e| VoiceProblem::BadMetadata(e.to_string()))?;
+    if version < 3 && meta.hparams.pitch_lag_taps > 0 {
+        return Err(VoiceProblem::Incompatible(format!("format version {version} has no pitch lag, yet pitch_lag_taps is set")));
+    }
     meta.hparams.validate().map_err(VoiceProblem::Incompatible)?;
     if meta.sample_rate != crate::MODEL_RATE_HZ {
         return Err(VoiceProblem::Incompatible(format!(

@@ -28,8 +28,11 @@ const ODD: HParams = HParams {
     sample_emb_dim: 5,
     note_emb_dim: 3,
     rnn_layers: 2,
+    pitch_lag_taps: 3,
     ..HParams::TINY
 };
+/// A voice of format 2: no pitch lag.
+const NO_LAG: HParams = HParams { pitch_lag_taps: 0, ..HParams::TINY };
 
 struct Model {
     _vs: nn::VarStore,
@@ -107,7 +110,7 @@ fn codes(len: usize) -> Vec<Vec<u8>> {
 
 /// The tch model's teacher-forced logits `[ROWS][len * 256]` (len a multiple of top_frame).
 fn torch_logits(m: &Model, codes: &[Vec<u8>], cond: &[Vec<Conditioning>]) -> Vec<Vec<f32>> {
-    let tf = m.model.hp.top_frame();
+    let tf = m.model.hp.history_len();
     let len = codes[0].len();
     let mut flat: Vec<i64> = Vec::new();
     for row in codes {
@@ -207,7 +210,13 @@ fn check_generation(hp: HParams, name: &str, samples: usize) {
         let n = generate(&mut native, &cond, samples, 77, seed, temperature);
         let agree = first_difference(&t, &n);
         eprintln!("{name} T={temperature}: engines agree on the first {agree} of {samples} samples");
-        assert_eq!(agree, samples, "{name} T={temperature}: the engines part at sample {agree}");
+        if agree < samples {
+            // Logits agree to ~1e-5, so a uniform that falls that close to a step of the CDF
+            // may pick neighbouring codes in the two engines: allowed there, and only there.
+            let gap = cdf_gap(&m, &t, &n, &cond, agree, seed, temperature);
+            eprintln!("{name} T={temperature}: the uniform lies {gap:.2e} from a step of the CDF there");
+            assert!(gap < 1e-4, "{name} T={temperature}: the engines part at sample {agree} away from a near-tie ({gap})");
+        }
         // Reproducible run to run, and independent of the block size.
         let mut native2 = NativeEngine::new(&m.voice, ROWS).unwrap();
         assert_eq!(generate(&mut native2, &cond, samples, 1000, seed, temperature), n, "{name}: native rerun");
@@ -219,6 +228,30 @@ fn check_generation(hp: HParams, name: &str, samples: usize) {
     let a = generate(&mut native, &cond, samples, 128, 5, 1.0);
     let mut native = NativeEngine::new(&m.voice, ROWS).unwrap();
     assert_ne!(generate(&mut native, &cond, samples, 128, 6, 1.0), a);
+}
+
+/// At sample `at`, where the engines first part: the smallest distance, over the rows that
+/// part, between the row's uniform and a step of the torch model's sampling CDF there.
+fn cdf_gap(m: &Model, codes: &[Vec<u8>], other: &[Vec<u8>], cond: &[Vec<Conditioning>], at: usize, seed: u64, temperature: f32) -> f32 {
+    let len = (at + 1).div_ceil(m.model.hp.top_frame()) * m.model.hp.top_frame();
+    let pad = |v: &Vec<u8>| v.iter().copied().chain(std::iter::repeat(128)).take(len).collect::<Vec<u8>>();
+    let pad_c = |v: &Vec<Conditioning>| v.iter().copied().chain(std::iter::repeat(Conditioning::SILENT)).take(len).collect::<Vec<_>>();
+    let logits = torch_logits(m, &codes.iter().map(pad).collect::<Vec<_>>(), &cond.iter().map(pad_c).collect::<Vec<_>>());
+    let mut gap = f32::INFINITY;
+    for (r, l) in logits.iter().enumerate().filter(|(r, _)| codes[*r][at] != other[*r][at]) {
+        let mut rng = SplitMix64::for_row(seed, r as u64);
+        let u = (0..=at).map(|_| rng.next_f32()).last().unwrap();
+        let l = &l[at * Q_LEVELS..(at + 1) * Q_LEVELS];
+        let top = l.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        let p: Vec<f64> = l.iter().map(|&x| (((x - top) / temperature) as f64).exp()).collect();
+        let total: f64 = p.iter().sum();
+        let mut cdf = 0.0;
+        for q in &p {
+            cdf += q / total;
+            gap = gap.min((cdf as f32 - u).abs());
+        }
+    }
+    gap
 }
 
 #[test]
@@ -239,6 +272,16 @@ fn large_teacher_forced_logits_agree() {
 #[test]
 fn odd_widths_and_two_layers_agree() {
     check_teacher_forced(ODD, "odd");
+}
+
+#[test]
+fn teacher_forced_logits_agree_without_a_pitch_lag() {
+    check_teacher_forced(NO_LAG, "no pitch lag");
+}
+
+#[test]
+fn generation_agrees_without_a_pitch_lag() {
+    check_generation(NO_LAG, "no pitch lag", 320);
 }
 
 #[test]

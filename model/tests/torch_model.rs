@@ -38,15 +38,15 @@ fn random_codes(b: i64, n: i64) -> Tensor {
 #[test]
 fn logits_depend_only_on_earlier_samples() {
     let (_vs, m) = model(1);
-    let tf = m.hp.top_frame() as i64;
+    let (tf, h) = (m.hp.top_frame() as i64, m.hp.history_len() as i64);
     let t = 4 * tf;
     let rows = cond_rows(1, t as usize);
-    let codes = random_codes(1, tf + t);
+    let codes = random_codes(1, h + t);
     let (base, _) = tch::no_grad(|| m.forward(&codes, &batch(&rows), &m.initial_states(1)));
-    // Change the sample at chunk position p (codes index tf + p): only logits after p may move.
+    // Change the sample at chunk position p (codes index h + p): only logits after p may move.
     for p in [0i64, 15, 16, 63, 64, 100, t - 2] {
         let changed = codes.copy();
-        let _ = changed.narrow(1, tf + p, 1).fill_((codes.int64_value(&[0, tf + p]) + 77) % 256);
+        let _ = changed.narrow(1, h + p, 1).fill_((codes.int64_value(&[0, h + p]) + 77) % 256);
         let (logits, _) = tch::no_grad(|| m.forward(&changed, &batch(&rows), &m.initial_states(1)));
         let diff = (&logits - &base).abs().amax([2], false).squeeze_dim(0);
         let before = diff.narrow(0, 0, p + 1).max().double_value(&[]);
@@ -59,18 +59,22 @@ fn logits_depend_only_on_earlier_samples() {
 #[test]
 fn chunked_forward_equals_one_pass() {
     let (_vs, m) = model(2);
-    let tf = m.hp.top_frame() as i64;
+    let (tf, h) = (m.hp.top_frame() as i64, m.hp.history_len() as i64);
     let t = 6 * tf;
     let rows = cond_rows(2, t as usize);
-    let codes = Tensor::cat(&[SampleRnn::silence(2, tf, Device::Cpu), random_codes(2, t)], 1);
+    let codes = Tensor::cat(&[SampleRnn::silence(2, h, Device::Cpu), random_codes(2, t)], 1);
     let (whole, _) = tch::no_grad(|| m.forward(&codes, &batch(&rows), &m.initial_states(2)));
     // Two chunks with the state carried: the same logits (truncated BPTT only cuts gradients).
     let split = 2 * tf;
     let first_rows: Vec<Vec<Conditioning>> = rows.iter().map(|r| r[..split as usize].to_vec()).collect();
     let second_rows: Vec<Vec<Conditioning>> = rows.iter().map(|r| r[split as usize..].to_vec()).collect();
-    let (a, s) = tch::no_grad(|| m.forward(&codes.narrow(1, 0, tf + split), &batch(&first_rows), &m.initial_states(2)));
-    let (b, _) = tch::no_grad(|| m.forward(&codes.narrow(1, split, tf + t - split), &batch(&second_rows), &s));
+    let (a, s) = tch::no_grad(|| m.forward(&codes.narrow(1, 0, h + split), &batch(&first_rows), &m.initial_states(2)));
+    let (b, _) = tch::no_grad(|| m.forward(&codes.narrow(1, split, h + t - split), &batch(&second_rows), &s));
     let joined = Tensor::cat(&[a, b], 1);
+    // The targets of a chunk are its own samples, after the history.
+    let targets = m.targets(&codes);
+    assert_eq!(targets.size(), [2, t]);
+    assert_eq!(targets.ne_tensor(&codes.narrow(1, h, t)).sum(Kind::Int64).int64_value(&[]), 0);
     let err = (&joined - &whole).abs().max().double_value(&[]);
     assert!(err < 1e-4, "max difference {err}");
 }
@@ -78,7 +82,7 @@ fn chunked_forward_equals_one_pass() {
 #[test]
 fn greedy_generation_equals_teacher_forced_argmax() {
     let (_vs, m) = model(3);
-    let tf = m.hp.top_frame() as i64;
+    let (tf, h) = (m.hp.top_frame() as i64, m.hp.history_len() as i64);
     let n = 3 * tf as usize + 10;
     let rows = cond_rows(3, n);
     let mut gen = TorchGenerator::new(&m, Device::Cpu, 3, 9, 0.0);
@@ -94,19 +98,47 @@ fn greedy_generation_equals_teacher_forced_argmax() {
     let mut codes: Vec<i64> = Vec::new();
     let mut padded_rows = Vec::new();
     for (r, o) in rows.iter().zip(&out) {
-        codes.extend(std::iter::repeat_n(128, tf as usize));
+        codes.extend(std::iter::repeat_n(128, h as usize));
         codes.extend(o.iter().map(|&c| c as i64));
         codes.extend(std::iter::repeat_n(128, whole - n));
         let mut pr = r.clone();
         pr.resize(whole, Conditioning::SILENT);
         padded_rows.push(pr);
     }
-    let codes = Tensor::from_slice(&codes).view([3, tf + whole as i64]);
+    let codes = Tensor::from_slice(&codes).view([3, h + whole as i64]);
     let (logits, _) = tch::no_grad(|| m.forward(&codes, &batch(&padded_rows), &m.initial_states(3)));
     let argmax = logits.argmax(-1, false).narrow(1, 0, n as i64);
-    let expected = codes.narrow(1, tf, n as i64);
+    let expected = codes.narrow(1, h, n as i64);
     let mismatches = argmax.ne_tensor(&expected).sum(Kind::Int64).int64_value(&[]);
     assert_eq!(mismatches, 0);
+}
+
+/// The tensor form of the pitch-lag taps (training, the torch engine) reads the same codes as
+/// the native engine's: one period of each sample's note back, silence where no note sounds.
+#[test]
+fn lag_taps_read_one_period_back_as_the_native_engine_does() {
+    use sackbut_model::conditioning::NOTE_NONE;
+    use sackbut_model::pitch_lag::{taps_into, LAG_HISTORY};
+    let (_vs, m) = model(5);
+    let taps = m.hp.pitch_lag_taps;
+    assert!(taps > 0, "the tiny preset has a pitch lag");
+    let (h, n) = (m.hp.history_len(), 300);
+    let codes: Vec<u8> = (0..h + n).map(|i| (i * 7 % 251) as u8).collect();
+    let notes: Vec<u8> = (0..n).map(|i| [0, 21, 40, 69, 127, NOTE_NONE][i % 6]).collect();
+    let codes_t = Tensor::from_slice(&codes.iter().map(|&c| c as i64).collect::<Vec<_>>()).view([1, -1]);
+    let notes_t = Tensor::from_slice(&notes.iter().map(|&c| c as i64).collect::<Vec<_>>()).view([1, -1]);
+    let got = m.lag_taps(&codes_t, &notes_t, h as i64).unwrap();
+    assert_eq!(got.size(), [1, n as i64, taps as i64]);
+    let got = Vec::<i64>::try_from(got.reshape([-1])).unwrap();
+    for (i, &note) in notes.iter().enumerate() {
+        let mut want = vec![0u8; taps];
+        taps_into(&codes[h + i - LAG_HISTORY..h + i], note, &mut want);
+        let want: Vec<i64> = want.iter().map(|&c| c as i64).collect();
+        assert_eq!(got[i * taps..(i + 1) * taps], want[..], "sample {i}, note {note}");
+    }
+    // A 440 Hz note (lag 36) reads codes 37..34 samples back.
+    let i = 3;
+    assert_eq!(got[i * taps + 1], codes[h + i - 36] as i64);
 }
 
 #[test]
@@ -148,7 +180,7 @@ fn weights_survive_the_voice_file() {
     load_voice_into(&mut vs2, &back).unwrap();
     let tf = m.hp.top_frame() as i64;
     let rows = cond_rows(1, 2 * tf as usize);
-    let codes = random_codes(1, 3 * tf);
+    let codes = random_codes(1, m.hp.history_len() as i64 + 2 * tf);
     let (a, _) = tch::no_grad(|| m.forward(&codes, &batch(&rows), &m.initial_states(1)));
     let (b, _) = tch::no_grad(|| m2.forward(&codes, &batch(&rows), &m2.initial_states(1)));
     assert_eq!((&a - &b).abs().max().double_value(&[]), 0.0);

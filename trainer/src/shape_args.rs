@@ -28,12 +28,17 @@ pub struct ShapeArgs {
     /// Override the GRU layers per frame tier.
     #[arg(long)]
     pub layers: Option<usize>,
+    /// Override the pitch-lag taps: codes from one period of the note ago that the sample MLP
+    /// reads (0: none).
+    #[arg(long)]
+    pub pitch_lag_taps: Option<usize>,
 }
 
 impl ShapeArgs {
     /// Whether any field override was given.
     pub fn overrides_any(&self) -> bool {
-        [self.frame_dim, self.top_dim, self.mid_dim, self.top_ratio, self.mlp_dim, self.layers].iter().any(|o| o.is_some())
+        [self.frame_dim, self.top_dim, self.mid_dim, self.top_ratio, self.mlp_dim, self.layers, self.pitch_lag_taps]
+            .iter().any(|o| o.is_some())
     }
 
     /// The preset with the overrides applied, validated.
@@ -50,6 +55,7 @@ impl ShapeArgs {
             (self.top_ratio, &mut hp.top_ratio),
             (self.mlp_dim, &mut hp.mlp_dim),
             (self.layers, &mut hp.rnn_layers),
+            (self.pitch_lag_taps, &mut hp.pitch_lag_taps),
         ];
         for (value, field) in fields {
             if let Some(v) = value {
@@ -66,7 +72,7 @@ mod tests {
     use super::*;
 
     fn args(preset: &str) -> ShapeArgs {
-        ShapeArgs { preset: preset.into(), frame_dim: None, top_dim: None, mid_dim: None, top_ratio: None, mlp_dim: None, layers: None }
+        ShapeArgs { preset: preset.into(), frame_dim: None, top_dim: None, mid_dim: None, top_ratio: None, mlp_dim: None, layers: None, pitch_lag_taps: None }
     }
 
     #[test]

@@ -12,12 +12,13 @@ use super::cond_features::CondBatch;
 use super::samplernn::{frame_input, SampleRnn, TierStates};
 use crate::conditioning::Conditioning;
 use crate::engine::{check_block, Engine, EngineError, GREEDY_TEMPERATURE};
+use crate::quantize::SILENCE_CODE;
 use crate::rng::SplitMix64;
 
 /// The per-row state of a batch of rows, as tensors on the model's device.
 struct RowsState {
     states: TierStates,
-    /// The last `top_frame` codes of each row, `[B, top_frame]` int64.
+    /// The last `hp.history_len()` codes of each row, `[B, H]` int64.
     history: Tensor,
     /// Pending top-tier outputs for the middle frames of the current top frame.
     top_up: Tensor,
@@ -85,7 +86,7 @@ impl<'m> TorchGenerator<'m> {
             rngs: (0..batch as u64).map(|r| SplitMix64::for_row(seed, r)).collect(),
             rows: RowsState {
                 states: model.initial_states(b),
-                history: SampleRnn::silence(b, hp.top_frame() as i64, device),
+                history: SampleRnn::silence(b, hp.history_len() as i64, device),
                 top_up: Tensor::zeros([b, hp.top_ratio as i64, hp.mid_dim as i64], (Kind::Float, device)),
                 mid_up: Tensor::zeros([b, hp.mid_frame as i64, hp.mlp_dim as i64], (Kind::Float, device)),
             },
@@ -122,7 +123,23 @@ impl<'m> TorchGenerator<'m> {
         let hp = m.hp;
         let b = rngs.len() as i64;
         let (tf, mf, w) = (hp.top_frame() as u64, hp.mid_frame as u64, m.mlp.window);
-        let c = m.cond_features(&CondBatch::from_rows(cond, &hp, self.device));
+        let h = hp.history_len() as i64;
+        let batch = CondBatch::from_rows(cond, &hp, self.device);
+        let c = m.cond_features(&batch);
+        // Where each step's pitch-lag taps lie in the history (which ends right before the
+        // sample), and which steps are silent; uploaded once per block.
+        let lag = (hp.pitch_lag_taps > 0).then(|| {
+            let taps = hp.pitch_lag_taps;
+            let table = &crate::pitch_lag::lag_table(taps);
+            let first = crate::pitch_lag::first_offset(taps) as i64;
+            let idx: Vec<i64> = cond
+                .iter()
+                .flat_map(|row| row[..n].iter())
+                .flat_map(|c| (0..taps as i64).map(move |k| h - table[c.note as usize] + first + k))
+                .collect();
+            let idx = Tensor::from_slice(&idx).view([b, n as i64, taps as i64]).to_device(self.device);
+            (idx, batch.note.ge(crate::conditioning::NOTE_NONE as i64).unsqueeze(2))
+        });
         let top_cp = m.top.project_cond(&c);
         let mid_cp = m.mid.project_cond(&c);
         let mlp_cp = m.mlp.project_cond(&c);
@@ -132,24 +149,27 @@ impl<'m> TorchGenerator<'m> {
         for (i, t) in (0..n as i64).zip(self.t..) {
             let (phase, sub) = (t % tf, t % mf);
             if phase == 0 {
-                let frames = frame_input(&state.history).unsqueeze(1);
+                let frames = frame_input(&state.history.narrow(1, h - tf as i64, tf as i64)).unsqueeze(1);
                 let (up, h) = m.top.forward(&frames, &top_cp.narrow(1, i, 1), None, &state.states.top);
                 state.top_up = up;
                 state.states.top = h;
             }
             if sub == 0 {
                 let k = (phase / mf) as i64;
-                let frames = frame_input(&state.history.narrow(1, (tf - mf) as i64, mf as i64)).unsqueeze(1);
+                let frames = frame_input(&state.history.narrow(1, h - mf as i64, mf as i64)).unsqueeze(1);
                 let upper = state.top_up.narrow(1, k, 1);
                 let (up, h) = m.mid.forward(&frames, &mid_cp.narrow(1, i, 1), Some(&upper), &state.states.mid);
                 state.mid_up = up;
                 state.states.mid = h;
             }
-            let window = state.history.narrow(1, tf as i64 - w, w);
+            let window = state.history.narrow(1, h - w, w);
+            let taps = lag.as_ref().map(|(idx, silent)| {
+                state.history.gather(1, &idx.select(1, i), false).masked_fill(&silent.select(1, i), SILENCE_CODE as i64)
+            });
             let upper = state.mid_up.select(1, sub as i64);
-            let logits = m.mlp.step(&window, &upper, &mlp_cp.select(1, i));
+            let logits = m.mlp.step(&window, taps.as_ref(), &upper, &mlp_cp.select(1, i));
             let code = sample(&logits, self.temperature, &uniforms.narrow(1, i, 1));
-            state.history = Tensor::cat(&[state.history.narrow(1, 1, tf as i64 - 1), code.unsqueeze(1)], 1);
+            state.history = Tensor::cat(&[state.history.narrow(1, 1, h - 1), code.unsqueeze(1)], 1);
             codes.push(code);
         }
         Tensor::stack(&codes, 1)
@@ -182,7 +202,7 @@ impl Engine for TorchGenerator<'_> {
         let s = &mut self.rows;
         s.states.top.narrow(1, r, 1).copy_(&h0.top);
         s.states.mid.narrow(1, r, 1).copy_(&h0.mid);
-        let _ = s.history.narrow(0, r, 1).fill_(crate::quantize::SILENCE_CODE as i64);
+        let _ = s.history.narrow(0, r, 1).fill_(SILENCE_CODE as i64);
         let _ = s.top_up.narrow(0, r, 1).zero_();
         let _ = s.mid_up.narrow(0, r, 1).zero_();
         self.rngs[row] = SplitMix64::for_row(seed, row as u64);

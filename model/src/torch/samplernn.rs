@@ -6,7 +6,8 @@ use tch::{Kind, Tensor};
 use super::cond_features::CondBatch;
 use super::frame_tier::FrameTier;
 use super::sample_mlp::SampleMlp;
-use crate::conditioning::NOTE_ROWS;
+use crate::conditioning::{NOTE_NONE, NOTE_ROWS};
+use crate::pitch_lag::{first_offset, lag_table};
 use crate::hparams::HParams;
 use crate::quantize::SILENCE_CODE;
 
@@ -47,7 +48,7 @@ impl SampleRnn {
             note_emb: nn::embedding(vs / "note_emb", NOTE_ROWS as i64, hp.note_emb_dim as i64, Default::default()),
             top: FrameTier::new(&(vs / "top"), mf * tr, hp.top_dim as i64, layers, cond, tr, hp.mid_dim as i64),
             mid: FrameTier::new(&(vs / "mid"), mf, hp.mid_dim as i64, layers, cond, mf, hp.mlp_dim as i64),
-            mlp: SampleMlp::new(&(vs / "mlp"), mf, hp.sample_emb_dim as i64, hp.mlp_dim as i64, cond),
+            mlp: SampleMlp::new(&(vs / "mlp"), mf, hp.pitch_lag_taps as i64, hp.sample_emb_dim as i64, hp.mlp_dim as i64, cond),
         }
     }
 
@@ -63,34 +64,61 @@ impl SampleRnn {
 
     /// Teacher-forced logits for `T` samples (T a multiple of the top frame).
     ///
-    /// `codes`: `[B, top_frame + T]` int64: the `top_frame` samples before the chunk (silence
-    /// at the start of a sequence), then the chunk's own samples (targets; the last one is
-    /// never an input). `cond`: the conditioning of the T predicted samples.
+    /// `codes`: `[B, H + T]` int64 with H = `hp.history_len()`: the H samples before the chunk
+    /// (silence before the start of a sequence), then the chunk's own samples (targets; the
+    /// last one is never an input). `cond`: the conditioning of the T predicted samples.
     /// Returns logits `[B, T, 256]` and the states after the chunk.
     pub fn forward(&self, codes: &Tensor, cond: &CondBatch, states: &TierStates) -> (Tensor, TierStates) {
         let (b, total) = (codes.size()[0], codes.size()[1]);
         let tf = self.top.frame;
         let mf = self.mid.frame;
-        let t = total - tf;
+        let h = self.hp.history_len() as i64;
+        let t = total - h;
         assert!(t > 0 && t % tf == 0, "chunk length {t} must be a positive multiple of {tf}");
         let c = self.cond_features(cond);
         let input = frame_input(codes);
 
         // Top tier: frame j reads the top_frame samples before its first predicted sample.
-        let top_frames = input.narrow(1, 0, t).view([b, t / tf, tf]);
+        let top_frames = input.narrow(1, h - tf, t).view([b, t / tf, tf]);
         let top_cond = self.top.project_cond(&c.slice(1, 0, t, tf));
         let (top_up, top_h) = self.top.forward(&top_frames, &top_cond, None, &states.top);
 
         // Middle tier: frame i reads the mid_frame samples before its first predicted sample.
-        let mid_frames = input.narrow(1, tf - mf, t).view([b, t / mf, mf]);
+        let mid_frames = input.narrow(1, h - mf, t).view([b, t / mf, mf]);
         let mid_cond = self.mid.project_cond(&c.slice(1, 0, t, mf));
         let (mid_up, mid_h) = self.mid.forward(&mid_frames, &mid_cond, Some(&top_up), &states.mid);
 
-        // Sample MLP: sample s reads the window samples before it.
+        // Sample MLP: sample s reads the window samples before it, and the pitch-lag taps.
         let w = self.mlp.window;
-        let window_codes = codes.narrow(1, tf - w, t + w - 1);
-        let logits = self.mlp.forward(&window_codes, &mid_up, &self.mlp.project_cond(&c));
+        let window_codes = codes.narrow(1, h - w, t + w - 1);
+        let lag = self.lag_taps(codes, &cond.note, h);
+        let logits = self.mlp.forward(&window_codes, lag.as_ref(), &mid_up, &self.mlp.project_cond(&c));
         (logits, TierStates { top: top_h, mid: mid_h })
+    }
+
+    /// The pitch-lag taps `[B, n, taps]` (see `pitch_lag`) of the `n` samples whose notes are
+    /// `note` `[B, n]`, sample i following `codes[.., first + i]` (`codes`: `[B, first + n]` or
+    /// longer, at least `LAG_HISTORY` before each); `None` for a model without a pitch lag.
+    pub fn lag_taps(&self, codes: &Tensor, note: &Tensor, first: i64) -> Option<Tensor> {
+        let taps = self.hp.pitch_lag_taps;
+        if taps == 0 {
+            return None;
+        }
+        let device = codes.device();
+        let (b, n) = (note.size()[0], note.size()[1]);
+        let table = Tensor::from_slice(&lag_table(taps)).to_device(device);
+        let lag = table.index_select(0, &note.reshape([-1])).view([b, n, 1]);
+        let offsets = Tensor::arange(taps as i64, (Kind::Int64, device)) + first_offset(taps) as i64;
+        let at = Tensor::arange(n, (Kind::Int64, device)).view([1, n, 1]) + first - lag + offsets.view([1, 1, -1]);
+        let read = codes.gather(1, &at.reshape([b, -1]), false).view([b, n, taps as i64]);
+        let silent = note.ge(NOTE_NONE as i64).unsqueeze(2);
+        Some(read.masked_fill(&silent, SILENCE_CODE as i64))
+    }
+
+    /// The targets of a chunk given to [`Self::forward`]: its codes after the history, `[B, T]`.
+    pub fn targets(&self, codes: &Tensor) -> Tensor {
+        let h = self.hp.history_len() as i64;
+        codes.narrow(1, h, codes.size()[1] - h)
     }
 
     /// Mean negative log-likelihood in nats of `targets` `[B, T]` under `logits` `[B, T, 256]`.

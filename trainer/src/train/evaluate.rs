@@ -37,7 +37,7 @@ pub fn nll_bits(model: &SampleRnn, examples: &[Example], max_examples: usize, se
         let mut states = model.initial_states(group.len() as i64);
         while let Some((codes, cond, t)) = pass.next_chunk(device) {
             let (logits, next) = model.forward(&codes, &cond, &states);
-            let targets = codes.narrow(1, model.hp.top_frame() as i64, t as i64);
+            let targets = model.targets(&codes);
             nats += SampleRnn::nll_sum(&logits, &targets).double_value(&[]);
             count += group.len() * t;
             states = next;

@@ -83,23 +83,23 @@ impl<'a> Pass<'a> {
         self
     }
 
-    /// The next chunk: codes `[B, top_frame + T]` (history first) and the conditioning of its
-    /// `T` samples, or `None` when the pass is done.
+    /// The next chunk: codes `[B, H + T]` (H = `hp.history_len()` codes of history first) and
+    /// the conditioning of its `T` samples, or `None` when the pass is done.
     pub fn next_chunk(&mut self, device: Device) -> Option<(Tensor, CondBatch, usize)> {
         let len = self.rows[0].0.codes.len();
         if self.pos >= len {
             return None;
         }
         let (start, t) = (self.pos, self.seq_len.min(len - self.pos));
-        let tf = self.hp.top_frame();
+        let h = self.hp.history_len();
         let horizon = self.hp.horizon;
         let b = self.rows.len();
-        let mut codes = Vec::with_capacity(b * (tf + t));
+        let mut codes = Vec::with_capacity(b * (h + t));
         self.cond.clear();
         self.cond.resize(b * t, Conditioning::SILENT);
         for (r, (ex, view)) in self.rows.iter().enumerate() {
-            for i in 0..tf + t {
-                let idx = (start + i) as isize - tf as isize;
+            for i in 0..h + t {
+                let idx = (start + i) as isize - h as isize;
                 codes.push(if idx < 0 { SILENCE_CODE } else { ex.codes[idx as usize] } as i64);
             }
             let out = &mut self.cond[r * t..(r + 1) * t];
@@ -113,7 +113,7 @@ impl<'a> Pass<'a> {
             fill(std::slice::from_ref(&span), rule, horizon, start as u64, out);
         }
         self.pos += t;
-        let codes = Tensor::from_slice(&codes).view([b as i64, (tf + t) as i64]).to_device(device);
+        let codes = Tensor::from_slice(&codes).view([b as i64, (h + t) as i64]).to_device(device);
         let rows: Vec<&[Conditioning]> = self.cond.chunks(t).collect();
         Some((codes, CondBatch::from_rows(&rows, &self.hp, device), t))
     }
@@ -192,13 +192,17 @@ mod tests {
         let mut pass = Pass::new(vec![(&ex, View::Exact)], 20, HP, 128, 0);
         let (c0, _, t0) = pass.next_chunk(Device::Cpu).unwrap();
         assert_eq!(t0, 128);
+        let h = HP.history_len();
+        assert_eq!(h, 2048, "the pitch lag's reach");
         let c0 = Vec::<i64>::try_from(c0.view([-1])).unwrap();
-        assert!(c0[..64].iter().all(|&c| c == SILENCE_CODE as i64), "silence before the start");
-        assert_eq!(c0[64], 0);
+        assert_eq!(c0.len(), h + 128);
+        assert!(c0[..h].iter().all(|&c| c == SILENCE_CODE as i64), "silence before the start");
+        assert_eq!(c0[h], 0);
         let (c1, _, _) = pass.next_chunk(Device::Cpu).unwrap();
         let c1 = Vec::<i64>::try_from(c1.view([-1])).unwrap();
-        assert_eq!(c1[0], 64, "history = the 64 samples before sample 128");
-        assert_eq!(c1[64], 128);
+        assert_eq!(c1[h - 128..h], (0..128).collect::<Vec<i64>>()[..], "history ends with the samples before 128");
+        assert!(c1[..h - 128].iter().all(|&c| c == SILENCE_CODE as i64), "and silence before the example");
+        assert_eq!(c1[h], 128);
         assert!(pass.next_chunk(Device::Cpu).is_none());
     }
 
@@ -220,7 +224,8 @@ mod tests {
         let (c, cond, t) = pass.next_chunk(Device::Cpu).unwrap();
         assert_eq!(t, 128);
         let c = Vec::<i64>::try_from(c.view([-1])).unwrap();
-        assert_eq!(c[0], 64, "history = samples 64..128");
+        let h = HP.history_len();
+        assert_eq!(c[h - 64..h], (64..128).collect::<Vec<i64>>()[..], "history ends with samples 64..128");
         let age = Vec::<f32>::try_from(cond.scalars.select(2, 2).view([-1])).unwrap();
         assert_eq!(age[0], 58.0 / 4096.0, "sample 128 is 58 samples after the onset at 70");
         assert_eq!(age[12], 0.0, "silent from the end of sound at 140");

@@ -270,7 +270,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             let mut states = model.initial_states(batch as i64);
             while let Some((codes, cond, t)) = pass.next_chunk(device) {
                 let (logits, next) = model.forward(&codes, &cond, &states);
-                let targets = codes.narrow(1, tf as i64, t as i64);
+                let targets = model.targets(&codes);
                 let loss = SampleRnn::nll(&logits, &targets);
                 opt.set_lr(schedule.at(state.step));
                 opt.backward_step_clip_norm(&loss, args.clip);

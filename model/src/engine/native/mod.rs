@@ -42,6 +42,7 @@ use weights::Weights;
 use super::{check_block, Engine, EngineError, GREEDY_TEMPERATURE};
 use crate::conditioning::{Conditioning, SCALAR_FEATURES};
 use crate::hparams::HParams;
+use crate::pitch_lag;
 use crate::quantize::{frame_input, Q_LEVELS};
 use crate::rng::SplitMix64;
 use crate::voice_file::Voice;
@@ -51,6 +52,8 @@ struct Scratch {
     seen: Vec<bool>,
     notes: Vec<u8>,
     feats: Vec<[f32; SCALAR_FEATURES]>,
+    /// The codes the sample MLP reads for one row: its window, then its pitch-lag taps.
+    mlp_codes: Vec<u8>,
     /// Frame inputs, `top_frame` rounded up to 16 per row.
     frames: AlignedBuf,
     frames_stride: usize,
@@ -152,9 +155,10 @@ impl NativeEngine {
             TierShape { frame: hp.mid_frame, dim: hp.mid_dim, layers: hp.rnn_layers, ratio: hp.mid_frame, out_dim: hp.mlp_dim };
         let top = FrameTier::load(&w, "top", top_shape, note_emb, hp.note_emb_dim);
         let mid = FrameTier::load(&w, "mid", mid_shape, note_emb, hp.note_emb_dim);
-        let mlp = SampleMlp::load(&w, hp.mid_frame, hp.mlp_dim, hp.sample_emb_dim, note_emb, hp.note_emb_dim);
+        let mlp =
+            SampleMlp::load(&w, hp.mid_frame, hp.pitch_lag_taps, hp.mlp_dim, hp.sample_emb_dim, note_emb, hp.note_emb_dim);
         let lens = RowLens {
-            top_frame: hp.top_frame(),
+            history: hp.history_len(),
             h_top: top_shape.state_len(),
             h_mid: mid_shape.state_len(),
             top_up: top_shape.up_len(),
@@ -166,6 +170,7 @@ impl NativeEngine {
             seen: vec![false; b],
             notes: vec![0; b],
             feats: vec![[0.0; SCALAR_FEATURES]; b],
+            mlp_codes: vec![0; hp.mid_frame + hp.pitch_lag_taps],
             frames: AlignedBuf::zeros(b * frames_stride),
             frames_stride,
             h: AlignedBuf::zeros(b * lens.h_top.max(lens.h_mid)),
@@ -327,11 +332,17 @@ impl NativeEngine {
         let Self { d, mlp, rows: st, s, hp, .. } = self;
         let (w, mp) = (mlp.window(), mlp.dim_pad());
         let mid_ul = hp.mid_frame * mp;
+        let history = hp.history_len();
         for (a, &row) in rows.iter().enumerate() {
             let c = cond[a][i];
             let feats = c.scalar_features(hp.horizon, hp.age_horizon);
             let up = &st.mid_up[row * mid_ul + j * mp..][..mp];
-            mlp.first_layer(*d, &mut s.mlp, a, st.recent(row, w), up, c.note, &feats);
+            let (window, taps) = s.mlp_codes.split_at_mut(w);
+            window.copy_from_slice(st.recent(row, w));
+            if !taps.is_empty() {
+                pitch_lag::taps_into(st.recent(row, history), c.note, taps);
+            }
+            mlp.first_layer(*d, &mut s.mlp, a, &s.mlp_codes, up, c.note, &feats);
         }
         let scaled = src.scaled();
         mlp.head(*d, rows.len(), &mut s.mlp, scaled);

@@ -6,13 +6,14 @@ use super::aligned::AlignedBuf;
 use crate::quantize::SILENCE_CODE;
 use crate::rng::SplitMix64;
 
-/// Codes kept per row before the recent ones are moved back to the front (amortised).
+/// Codes kept per row beyond the history before the recent ones are moved back to the front
+/// (amortised: at least as many again as the history).
 const HISTORY_SLACK: usize = 1024;
 
 /// The rows' state.
 #[derive(Clone, Debug)]
 pub struct RowStates {
-    top_frame: usize,
+    keep: usize,
     cap: usize,
     history: Vec<u8>,
     history_len: Vec<usize>,
@@ -31,8 +32,8 @@ pub struct RowStates {
 /// Lengths of the per-row float state.
 #[derive(Clone, Copy, Debug)]
 pub struct RowLens {
-    /// Samples per top frame (history kept).
-    pub top_frame: usize,
+    /// Codes of history kept (`HParams::history_len`: the top frame, or the pitch lag's reach).
+    pub history: usize,
     /// Top GRU state floats.
     pub h_top: usize,
     /// Middle GRU state floats.
@@ -46,12 +47,12 @@ pub struct RowLens {
 impl RowStates {
     /// State for `batch` rows, every row silent with zero states (reset them before use).
     pub fn new(lens: RowLens, batch: usize) -> RowStates {
-        let cap = lens.top_frame + HISTORY_SLACK;
+        let cap = lens.history + HISTORY_SLACK.max(lens.history);
         RowStates {
-            top_frame: lens.top_frame,
+            keep: lens.history,
             cap,
             history: vec![SILENCE_CODE; batch * cap],
-            history_len: vec![lens.top_frame; batch],
+            history_len: vec![lens.history; batch],
             h_top: AlignedBuf::zeros(batch * lens.h_top),
             h_mid: AlignedBuf::zeros(batch * lens.h_mid),
             top_up: AlignedBuf::zeros(batch * lens.top_up),
@@ -63,8 +64,8 @@ impl RowStates {
     /// Row `row` back to silence with states `h0_top`, `h0_mid` and stream `rng`.
     pub fn reset(&mut self, row: usize, h0_top: &[f32], h0_mid: &[f32], rng: SplitMix64) {
         let base = row * self.cap;
-        self.history[base..base + self.top_frame].fill(SILENCE_CODE);
-        self.history_len[row] = self.top_frame;
+        self.history[base..base + self.keep].fill(SILENCE_CODE);
+        self.history_len[row] = self.keep;
         let (lt, lm) = (h0_top.len(), h0_mid.len());
         self.h_top[row * lt..(row + 1) * lt].copy_from_slice(h0_top);
         self.h_mid[row * lm..(row + 1) * lm].copy_from_slice(h0_mid);
@@ -74,7 +75,7 @@ impl RowStates {
         self.rngs[row] = rng;
     }
 
-    /// The last `n` codes of row `row` (n ≤ top frame), oldest first.
+    /// The last `n` codes of row `row` (n ≤ the history kept), oldest first.
     pub fn recent(&self, row: usize, n: usize) -> &[u8] {
         let end = row * self.cap + self.history_len[row];
         &self.history[end - n..end]
@@ -87,9 +88,9 @@ impl RowStates {
         self.history[base + *len] = code;
         *len += 1;
         if *len == self.cap {
-            let tf = self.top_frame;
-            self.history.copy_within(base + self.cap - tf..base + self.cap, base);
-            *len = tf;
+            let keep = self.keep;
+            self.history.copy_within(base + self.cap - keep..base + self.cap, base);
+            *len = keep;
         }
     }
 }
@@ -99,8 +100,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn history_keeps_the_last_top_frame_across_the_wrap() {
-        let lens = RowLens { top_frame: 4, h_top: 1, h_mid: 1, top_up: 1, mid_up: 1 };
+    fn history_keeps_the_last_codes_across_the_wrap() {
+        let lens = RowLens { history: 4, h_top: 1, h_mid: 1, top_up: 1, mid_up: 1 };
         let mut s = RowStates::new(lens, 2);
         assert_eq!(s.recent(1, 4), &[128; 4]);
         for i in 0..3000u32 {

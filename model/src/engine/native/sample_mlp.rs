@@ -3,7 +3,8 @@
 //! The model embeds each of the `window` previous codes (`[256, E]`) and applies a conv
 //! `[dim, E, window]` — `dim · E · window` multiply-adds per sample. Since each code takes only
 //! 256 values, `lut[pos][code] = W[:, :, pos] · emb(code)` is precomputed, and the first layer
-//! becomes `window` table rows added up. The output layer keeps a temperature-scaled copy, so
+//! becomes `window` table rows added up. The pitch-lag taps (`mlp.lag.weight`, the same shape
+//! over `taps` codes) fold into the same table after the window's positions. The output layer keeps a temperature-scaled copy, so
 //! sampling never divides logits.
 
 use super::aligned::{pad, AlignedBuf};
@@ -21,6 +22,7 @@ use crate::quantize::Q_LEVELS;
 #[derive(Clone, Debug)]
 pub struct SampleMlp {
     window: usize,
+    taps: usize,
     dim_pad: usize,
     lut: AlignedBuf,
     cond: CondTable,
@@ -59,20 +61,35 @@ impl MlpScratch {
 }
 
 impl SampleMlp {
-    /// Packs `mlp.*` for a window of `window` codes, `dim` wide, sample embedding `emb_dim`.
-    pub fn load(w: &Weights, window: usize, dim: usize, emb_dim: usize, note_emb: &[f32], note_emb_dim: usize) -> SampleMlp {
+    /// Packs `mlp.*` for a window of `window` codes and `taps` pitch-lag taps, `dim` wide,
+    /// sample embedding `emb_dim`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn load(
+        w: &Weights,
+        window: usize,
+        taps: usize,
+        dim: usize,
+        emb_dim: usize,
+        note_emb: &[f32],
+        note_emb_dim: usize,
+    ) -> SampleMlp {
         let dp = pad(dim);
         let emb = w.get("mlp.embedding.weight");
-        let conv = w.get("mlp.input.weight");
-        let mut lut = AlignedBuf::zeros(window * Q_LEVELS * dp);
-        for pos in 0..window {
-            for code in 0..Q_LEVELS {
-                let e = &emb[code * emb_dim..(code + 1) * emb_dim];
-                let row = &mut lut[(pos * Q_LEVELS + code) * dp..][..dim];
-                for (d, out) in row.iter_mut().enumerate() {
-                    let wd = &conv[d * emb_dim * window..];
-                    let s: f64 = (0..emb_dim).map(|k| wd[k * window + pos] as f64 * e[k] as f64).sum();
-                    *out = s as f32;
+        let mut lut = AlignedBuf::zeros((window + taps) * Q_LEVELS * dp);
+        let mut parts = vec![(w.get("mlp.input.weight"), window, 0)];
+        if taps > 0 {
+            parts.push((w.get("mlp.lag.weight"), taps, window));
+        }
+        for (conv, width, offset) in parts {
+            for pos in 0..width {
+                for code in 0..Q_LEVELS {
+                    let e = &emb[code * emb_dim..(code + 1) * emb_dim];
+                    let row = &mut lut[((offset + pos) * Q_LEVELS + code) * dp..][..dim];
+                    for (d, out) in row.iter_mut().enumerate() {
+                        let wd = &conv[d * emb_dim * width..];
+                        let s: f64 = (0..emb_dim).map(|k| wd[k * width + pos] as f64 * e[k] as f64).sum();
+                        *out = s as f32;
+                    }
                 }
             }
         }
@@ -86,6 +103,7 @@ impl SampleMlp {
         let out_bias = bias("mlp.output.bias", Q_LEVELS);
         SampleMlp {
             window,
+            taps,
             dim_pad: dp,
             lut,
             cond,
@@ -121,13 +139,15 @@ impl SampleMlp {
         }
     }
 
-    /// The first layer of row `r` into `s.x0`: the window's table rows, the mid tier's output
-    /// `up` for this sample, and the conditioning; then ReLU.
+    /// The first layer of row `r` into `s.x0`: the table rows of `codes` (the window, then the
+    /// pitch-lag taps), the mid tier's output `up` for this sample, and the conditioning; then
+    /// ReLU.
     #[allow(clippy::too_many_arguments)]
-    pub fn first_layer(&self, d: Dispatch, s: &mut MlpScratch, r: usize, window: &[u8], up: &[f32], note: u8, feats: &[f32; SCALAR_FEATURES]) {
+    pub fn first_layer(&self, d: Dispatch, s: &mut MlpScratch, r: usize, codes: &[u8], up: &[f32], note: u8, feats: &[f32; SCALAR_FEATURES]) {
+        debug_assert_eq!(codes.len(), self.window + self.taps);
         let dp = self.dim_pad;
         let c = &self.cond;
-        mlp_input(d, &mut s.x0[r * dp..(r + 1) * dp], &self.lut, window, up, c.row(note), feats, &c.scalars, dp);
+        mlp_input(d, &mut s.x0[r * dp..(r + 1) * dp], &self.lut, codes, up, c.row(note), feats, &c.scalars, dp);
     }
 
     /// The hidden and output layers for `n` rows from `s.x0` into `s.logits`; `scaled`: with
