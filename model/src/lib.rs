@@ -11,6 +11,7 @@ pub mod quantize;
 pub mod rng;
 pub mod score;
 pub mod user_file;
+pub mod velocity_gain;
 pub mod voice_alloc;
 pub mod voice_file;
 

@@ -174,6 +174,8 @@ pub struct LiveVoices {
     /// Row r's codes for the frame, laid out as `cond`.
     codes: Vec<u8>,
     fades: [Option<u64>; MAX_ROWS],
+    /// Row r's gain for the frame: its note's velocity (`velocity_gain`).
+    gains: [f32; MAX_ROWS],
 }
 
 /// Settings of a [`LiveVoices`] at its start (later changed by timed events).
@@ -231,6 +233,7 @@ impl LiveVoices {
             cond: vec![Conditioning::SILENT; top_frame * max_rows],
             codes: vec![0u8; top_frame * max_rows],
             fades: [None; MAX_ROWS],
+            gains: [1.0; MAX_ROWS],
         }
     }
 
@@ -456,20 +459,21 @@ impl LiveVoices {
                 }
             }
             engine.generate(&self.active, &cond_refs[..k], &mut out_refs[..k])?;
-            // Mix in row order.
+            // Mix in row order, each row at its note's velocity gain.
             for &row in &self.active {
                 let codes = &self.codes[row * n..(row + 1) * n];
+                let gain = self.gains[row];
                 match self.fades[row] {
                     None => {
                         for (o, &c) in out.iter_mut().zip(codes) {
-                            *o += decode[c as usize];
+                            *o += decode[c as usize] * gain;
                         }
                     }
                     Some(fade_end) => {
                         for (i, (o, &c)) in out.iter_mut().zip(codes).enumerate() {
                             let s = self.pos + i as u64;
                             let g = (fade_end.saturating_sub(s) as f32 / self.frame as f32).min(1.0);
-                            *o += decode[c as usize] * g;
+                            *o += decode[c as usize] * (g * gain);
                         }
                     }
                 }
@@ -519,6 +523,7 @@ impl LiveVoices {
             self.active.push(i);
             self.is_active[i] = true;
             self.fades[i] = (c.fade_end < pos + 2 * frame && c.fade_end < NEVER).then_some(c.fade_end);
+            self.gains[i] = crate::velocity_gain::gain(c.velocity);
             let rule = RemainingRule::Live { release: c.release, lookahead: self.lookahead };
             let span = NoteSpan { note: c.key, velocity: c.velocity, onset: c.onset, note_off: c.note_off, end: c.sound_end() };
             for (k, slot) in self.cond[i * n..(i + 1) * n].iter_mut().enumerate() {
@@ -593,8 +598,9 @@ mod tests {
         LiveSettings { max_rows: 8, top_frame: 4, horizon: 100, lookahead, polyphony, release, seed: 7 }
     }
 
+    /// At velocity 127 (gain 1), so mixed sums read as the rows' decoded codes.
     fn on(t: u64, key: u8) -> TimedEvent {
-        TimedEvent { t, kind: EventKind::NoteOn { channel: 0, key, velocity: 100 } }
+        TimedEvent { t, kind: EventKind::NoteOn { channel: 0, key, velocity: 127 } }
     }
     fn off(t: u64, key: u8) -> TimedEvent {
         TimedEvent { t, kind: EventKind::NoteOff { channel: 0, key } }
@@ -631,7 +637,7 @@ mod tests {
         let c = |f: usize, k: usize| e.frames[f].2[0][k];
         assert_eq!(c(0, 0), Conditioning::SILENT); // 4, 5: before the onset
         assert_eq!(c(0, 1), Conditioning::SILENT);
-        assert_eq!((c(0, 2).note, c(0, 2).velocity, c(0, 2).remaining), (60, 100, 100)); // held: saturated
+        assert_eq!((c(0, 2).note, c(0, 2).velocity, c(0, 2).remaining), (60, 127, 100)); // held: saturated
         // Live rule, no lookahead: saturated until the note-off at 10, then 3, 2, 1.
         let rem: Vec<u32> = (8..12).map(|s| c(1, s - 8).remaining).collect();
         assert_eq!(rem, vec![100, 100, 3, 2]);
@@ -639,6 +645,19 @@ mod tests {
         assert_eq!(c(2, 1), Conditioning::SILENT);
         assert_eq!(&out[..4], &[0.0; 4]);
         assert_eq!(&out[4..8], &[1.0; 4]);
+    }
+
+    #[test]
+    fn each_note_is_mixed_at_its_velocity_gain() {
+        let mut lv = LiveVoices::new(settings(8, 3, 0));
+        let mut e = FakeEngine::new();
+        lv.stage(TimedEvent { t: 0, kind: EventKind::NoteOn { channel: 0, key: 60, velocity: 40 } });
+        lv.stage(TimedEvent { t: 0, kind: EventKind::NoteOn { channel: 0, key: 64, velocity: 127 } });
+        let out = run(&mut lv, &mut e, 1);
+        // Row 0 (key 60, codes 200 → 1.0) at −20 dB, row 1 (key 64, 201 → 10.0) at 0 dB.
+        let want = crate::velocity_gain::gain(40) + 10.0;
+        assert!(out.iter().all(|&v| (v - want).abs() < 1e-6), "{out:?}, want {want}");
+        assert!((20.0 * crate::velocity_gain::gain(40).log10() + 20.07).abs() < 0.01);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use sackbut_model::engine::native::NativeEngine;
 use sackbut_model::engine::Engine;
 use sackbut_model::live_voices::{EventKind, LiveSettings, LiveVoices, TimedEvent};
 use sackbut_model::score::{read_midi, ScoreNote};
+use sackbut_model::velocity_gain;
 use sackbut_model::torch::{load_voice_into, parse_device, SampleRnn, TorchGenerator};
 use sackbut_model::voice_alloc::allocate;
 use sackbut_model::voice_file::Voice;
@@ -144,6 +145,7 @@ pub fn render_with(
     let mut active: Vec<usize> = Vec::with_capacity(rows);
     let mut mix = vec![0f32; len];
     let mut cond = vec![vec![Conditioning::SILENT; BLOCK]; rows];
+    let mut gains: Vec<f32> = (0..rows).map(|r| voices.get(r).and_then(|v| v.first()).map_or(1.0, |s| velocity_gain::gain(s.velocity))).collect();
     let mut codes = vec![vec![0u8; BLOCK]; rows];
     let mut start = 0;
     while start < len {
@@ -172,9 +174,13 @@ pub fn render_with(
         let cond_refs: Vec<&[Conditioning]> = active.iter().map(|&r| &cond[r][..n]).collect();
         let mut outs: Vec<&mut [u8]> = codes.iter_mut().enumerate().filter(|(r, _)| active.contains(r)).map(|(_, c)| &mut c[..n]).collect();
         engine.generate(&active, &cond_refs, &mut outs).expect("well-formed block");
+        // Each row at the velocity gain of its latest note (held through the silence after it).
         for &r in &active {
-            for (m, &c) in mix[start..start + n].iter_mut().zip(&codes[r][..n]) {
-                *m += decode[c as usize];
+            for ((m, &c), k) in mix[start..start + n].iter_mut().zip(&codes[r][..n]).zip(&cond[r][..n]) {
+                if k.velocity > 0 {
+                    gains[r] = velocity_gain::gain(k.velocity);
+                }
+                *m += decode[c as usize] * gains[r];
             }
         }
         start += n;

@@ -12,7 +12,9 @@
 //!   (a render of one voice holds decoded codes, so this is exact);
 //! - silence: RMS before note-on and from 300 ms after note-off + R to the end of the render;
 //! - timing: onset delay and end-of-sound error from the rectified signal against its peak;
-//! - velocity: RMS of the sustained part at the two velocities.
+//! - velocity: RMS of the sustained part at the two velocities, as played: the mix applies the
+//!   note's velocity gain (`sackbut_model::velocity_gain`, the DLS curve), since the data is
+//!   peak-normalised and the model learns velocity only as timbre.
 //!
 //! It measures and reports; it does not judge: the exit code is 0 whatever the goals say.
 
@@ -109,6 +111,14 @@ struct Render {
     audio: Vec<f32>,
 }
 
+impl Render {
+    /// Where the extreme codes land in this render: `level` (see `measures::clip_level`) at
+    /// the note's velocity gain, applied at mixing.
+    fn clip_level(&self, level: f32) -> f32 {
+        level * sackbut_model::velocity_gain::gain(self.span.velocity)
+    }
+}
+
 /// Renders `key` at `velocity` alone, on row 0 of `engine`, reset with `seed`.
 fn render_note(engine: &mut NativeEngine, voice: &Voice, key: u8, velocity: u8, seed: u64, temperature: f32) -> Render {
     let on_s = PRE_ROLL_MS as f64 / 1000.0;
@@ -140,7 +150,7 @@ fn measure(r: &Render, in_range: bool, clip_level: f32, wav: String) -> NoteRepo
     let pitch = yin::note_pitch(sustained(r), MODEL_RATE_HZ, yin::note_hz(r.span.note as f64), PITCH_HOP);
     let timing = measures::note_timing(&r.audio, onset, expected_end, MODEL_RATE_HZ);
     let silence = measures::note_silence(&r.audio, onset, expected_end, MODEL_RATE_HZ);
-    let clipped = measures::clipped_samples(&r.audio, clip_level);
+    let clipped = measures::clipped_samples(&r.audio, r.clip_level(clip_level));
     NoteReport::new(r.span.note, in_range, pitch, timing, silence, (clipped, r.audio.len()), wav)
 }
 
@@ -260,7 +270,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         renders
             .iter()
             .chain(pair.iter().map(|p| &p.0))
-            .map(|r| (measures::clipped_samples(&r.audio, clip_level), r.audio.len())),
+            .map(|r| (measures::clipped_samples(&r.audio, r.clip_level(clip_level)), r.audio.len())),
     );
 
     let title = format!("{} — {} steps — pitch error per note (filled: trained range; x: miss)", meta.name, meta.training.steps);
@@ -377,7 +387,8 @@ mod soundfont_reference {
             let (on, off) = (n.note_on as u64, n.note_off as u64);
             let span = NoteSpan { note: key, velocity: 100, onset: on, note_off: off, end: off + release };
             let r = Render { span, audio: n.samples };
-            let m = measure(&r, true, 1.0, String::new());
+            // Its samples are the SoundFont's own, not mixed at a velocity gain: clipped at ±1.
+            let m = measure(&r, true, 1.0 / sackbut_model::velocity_gain::gain(100), String::new());
             // Measured: within 2.4 cents, every frame voiced, onsets 3–31 ms, ends within 25 ms.
             let c = m.cents.unwrap_or_else(|| panic!("note {key} missed: {:?}", m.pitch));
             assert!(c.abs() < 5.0 && !m.octave_error, "note {key}: {c:.2} cents");
