@@ -120,7 +120,7 @@ fn torch_logits(m: &Model, codes: &[Vec<u8>], cond: &[Vec<Conditioning>]) -> Vec
     let codes = Tensor::from_slice(&flat).view([ROWS as i64, (tf + len) as i64]);
     let refs: Vec<&[Conditioning]> = cond.iter().map(|c| c.as_slice()).collect();
     let cb = CondBatch::from_rows(&refs, &m.model.hp, Device::Cpu);
-    let (logits, _) = tch::no_grad(|| m.model.forward(&codes, &cb, &m.model.initial_states(ROWS as i64)));
+    let (logits, _) = tch::no_grad(|| m.model.forward(&codes, &cb, &m.model.warm_batch(ROWS as i64, Device::Cpu)));
     (0..ROWS as i64).map(|r| Vec::<f32>::try_from(logits.get(r).reshape([-1])).unwrap()).collect()
 }
 

@@ -38,6 +38,14 @@ pub mod native;
 /// Temperatures at or below this sample greedily (the most likely code), in every engine.
 pub const GREEDY_TEMPERATURE: f32 = 1e-3;
 
+/// Samples of silence a row's GRU states have run through when it is reset (at least; rounded
+/// up to whole top frames). Why: training begins every sequence from the learned initial states
+/// in at least 100 ms of silence, so the model has only met a note after silence has shaped its
+/// states. A voice reset to the bare initial states right at a note-on (which the plugin does
+/// whenever a note-on lands on a top-frame boundary, and for every late note) played nothing:
+/// every such note of a phrase stayed silent. Both engines compute these states once, at load.
+pub const WARMUP_SAMPLES: usize = 2048;
+
 /// Why an engine call was refused. Returned before any state changes; carries no heap data, so
 /// returning it does not allocate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -65,6 +65,8 @@ pub struct TorchGenerator<'m> {
     seed: u64,
     rngs: Vec<SplitMix64>,
     rows: RowsState,
+    /// The states a row is reset to (`SampleRnn::warm_states`), batch 1.
+    warm: TierStates,
     /// Samples generated since the reset (all rows in lock step).
     t: u64,
     seen: Vec<bool>,
@@ -77,6 +79,7 @@ impl<'m> TorchGenerator<'m> {
         let b = batch as i64;
         let hp = model.hp;
         let _guard = tch::no_grad_guard();
+        let warm = model.warm_states(device);
         TorchGenerator {
             model,
             device,
@@ -85,11 +88,12 @@ impl<'m> TorchGenerator<'m> {
             seed,
             rngs: (0..batch as u64).map(|r| SplitMix64::for_row(seed, r)).collect(),
             rows: RowsState {
-                states: model.initial_states(b),
+                states: model.warm_batch(b, device),
                 history: SampleRnn::silence(b, hp.history_len() as i64, device),
                 top_up: Tensor::zeros([b, hp.top_ratio as i64, hp.mid_dim as i64], (Kind::Float, device)),
                 mid_up: Tensor::zeros([b, hp.mid_frame as i64, hp.mlp_dim as i64], (Kind::Float, device)),
             },
+            warm,
             t: 0,
             seen: vec![false; batch],
         }
@@ -198,10 +202,9 @@ impl Engine for TorchGenerator<'_> {
         }
         let _guard = tch::no_grad_guard();
         let r = row as i64;
-        let h0 = self.model.initial_states(1);
         let s = &mut self.rows;
-        s.states.top.narrow(1, r, 1).copy_(&h0.top);
-        s.states.mid.narrow(1, r, 1).copy_(&h0.mid);
+        s.states.top.narrow(1, r, 1).copy_(&self.warm.top);
+        s.states.mid.narrow(1, r, 1).copy_(&self.warm.mid);
         let _ = s.history.narrow(0, r, 1).fill_(SILENCE_CODE as i64);
         let _ = s.top_up.narrow(0, r, 1).zero_();
         let _ = s.mid_up.narrow(0, r, 1).zero_();

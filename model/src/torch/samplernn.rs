@@ -57,6 +57,25 @@ impl SampleRnn {
         TierStates { top: self.top.initial_state(batch), mid: self.mid.initial_state(batch) }
     }
 
+    /// The states a generator resets a row to: the learned initial states after
+    /// `engine::WARMUP_SAMPLES` (rounded up to top frames) of silence, `[layers, 1, dim]` each.
+    pub fn warm_states(&self, device: tch::Device) -> TierStates {
+        let tf = self.hp.top_frame();
+        let k = crate::engine::WARMUP_SAMPLES.div_ceil(tf) * tf;
+        let codes = Self::silence(1, (self.hp.history_len() + k) as i64, device);
+        let silent = vec![crate::conditioning::Conditioning::SILENT; k];
+        let cond = CondBatch::from_rows(&[&silent], &self.hp, device);
+        let _guard = tch::no_grad_guard();
+        self.forward(&codes, &cond, &self.initial_states(1)).1
+    }
+
+    /// [`Self::warm_states`] for `batch` rows.
+    pub fn warm_batch(&self, batch: i64, device: tch::Device) -> TierStates {
+        let w = self.warm_states(device);
+        let expand = |t: &Tensor| t.expand([-1, batch, -1], true).contiguous();
+        TierStates { top: expand(&w.top), mid: expand(&w.mid) }
+    }
+
     /// The conditioning vectors `[B, T, cond_dim]`: note embedding, velocity, remaining.
     pub fn cond_features(&self, cond: &CondBatch) -> Tensor {
         Tensor::cat(&[self.note_emb.forward(&cond.note), cond.scalars.shallow_clone()], 2)

@@ -82,6 +82,10 @@ pub struct NativeEngine {
     s: Scratch,
     clock: u64,
     temperature: f32,
+    /// The GRU states a row is reset to: the learned initial states after
+    /// [`crate::engine::WARMUP_SAMPLES`] of silence (see there).
+    warm_top: Vec<f32>,
+    warm_mid: Vec<f32>,
 }
 
 /// Where the codes come from after each sample's logits: sampling or teacher forcing.
@@ -193,12 +197,35 @@ impl NativeEngine {
             s,
             clock: 0,
             temperature: 1.0,
+            warm_top: Vec::new(),
+            warm_mid: Vec::new(),
         };
+        engine.warm_up();
         for row in 0..b {
             engine.reset_row(row, 0).expect("the clock starts at a boundary");
         }
         engine.set_temperature(1.0);
         Ok(engine)
+    }
+
+    /// Finds the reset states: row 0 from the learned initial states, teacher-forced with
+    /// silence (silent conditioning) for [`crate::engine::WARMUP_SAMPLES`]; then the clock back
+    /// to 0. Runs once, at load (it allocates a frame of logits).
+    fn warm_up(&mut self) {
+        self.warm_top = self.top.h0().to_vec();
+        self.warm_mid = self.mid.h0().to_vec();
+        self.rows.reset(0, &self.warm_top, &self.warm_mid, SplitMix64::new(0));
+        let tf = self.hp.top_frame();
+        let codes = vec![crate::quantize::SILENCE_CODE; tf];
+        let cond = vec![Conditioning::SILENT; tf];
+        let mut logits = vec![0f32; tf * Q_LEVELS];
+        for _ in 0..crate::engine::WARMUP_SAMPLES.div_ceil(tf) {
+            self.teacher_force(&[0], &[&codes], &[&cond], &mut [&mut logits]).expect("a well-formed frame");
+        }
+        let (lt, lm) = (self.warm_top.len(), self.warm_mid.len());
+        self.warm_top.copy_from_slice(&self.rows.h_top[..lt]);
+        self.warm_mid.copy_from_slice(&self.rows.h_mid[..lm]);
+        self.clock = 0;
     }
 
     /// The kernels in use.
@@ -374,7 +401,7 @@ impl Engine for NativeEngine {
         if !self.at_frame_boundary() {
             return Err(EngineError::NotAtFrameBoundary { clock_samples: self.clock, top_frame: self.hp.top_frame() });
         }
-        self.rows.reset(row, self.top.h0(), self.mid.h0(), SplitMix64::for_row(seed, row as u64));
+        self.rows.reset(row, &self.warm_top, &self.warm_mid, SplitMix64::for_row(seed, row as u64));
         Ok(())
     }
 
