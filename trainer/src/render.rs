@@ -102,21 +102,12 @@ pub fn render_spans(
     temperature: f64,
 ) -> Vec<f32> {
     let mut gen = TorchGenerator::new(model, device, voices.len().max(1), seed, temperature);
-    render_with(&mut gen, voice, voices, len, seed, temperature as f32, RowStart::FirstNote)
-}
-
-/// When a row starts generating.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RowStart {
-    /// At the top-frame boundary at or before the row's first note (reset there): before it
-    /// the row is idle and exactly silent, as a plugin voice that has not played yet.
-    FirstNote,
-    /// At sample 0, so the model's own silence before the first note is heard (for `eval`).
-    Zero,
+    render_with(&mut gen, voice, voices, len, seed, temperature as f32)
 }
 
 /// Renders each voice's spans with `engine` (one row per voice, `voices.len().max(1)` rows, each
-/// reset with `seed` when it starts, see [`RowStart`]) and mixes them: `len` samples at 16 kHz.
+/// reset with `seed` at the top-frame boundary at or before its first note, idle and exactly
+/// silent before it, as a plugin voice) and mixes them: `len` samples at 16 kHz.
 /// The engine's clock must be at a top-frame boundary (a fresh engine's is).
 pub fn render_with(
     engine: &mut dyn Engine,
@@ -125,7 +116,6 @@ pub fn render_with(
     len: usize,
     seed: u64,
     temperature: f32,
-    row_start: RowStart,
 ) -> Vec<f32> {
     let rows = voices.len().max(1);
     assert!(engine.max_batch() >= rows, "the engine holds fewer rows than there are voices");
@@ -135,12 +125,7 @@ pub fn render_with(
     let conditioned = voice.meta.training.conditioned;
     let tf = engine.top_frame();
     // Where each row is reset and starts generating; rows without notes never do.
-    let starts: Vec<Option<usize>> = (0..rows)
-        .map(|r| match row_start {
-            RowStart::Zero => Some(0),
-            RowStart::FirstNote => voices.get(r)?.first().map(|s| s.onset as usize / tf * tf),
-        })
-        .collect();
+    let starts: Vec<Option<usize>> = (0..rows).map(|r| voices.get(r)?.first().map(|s| s.onset as usize / tf * tf)).collect();
     engine.set_temperature(temperature);
     let mut active: Vec<usize> = Vec::with_capacity(rows);
     let mut mix = vec![0f32; len];
@@ -295,3 +280,4 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     );
     Ok(())
 }
+

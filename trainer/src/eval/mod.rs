@@ -10,7 +10,8 @@
 //!   note-off); a note without a stable f0 is a miss;
 //! - clipping ([`measures::clipped_samples`]): samples at the extreme codes over all renders
 //!   (a render of one voice holds decoded codes, so this is exact);
-//! - silence: RMS before note-on and from 300 ms after note-off + R to the end of the render;
+//! - silence: RMS before note-on (exact silence: as in the plugin, a voice is idle until the
+//!   frame of its note) and from 300 ms after note-off + R to the end of the render;
 //! - timing: onset delay and end-of-sound error from the rectified signal against its peak;
 //! - velocity: RMS of the sustained part at the two velocities, as played: the mix applies the
 //!   note's velocity gain (`sackbut_model::velocity_gain`, the DLS curve), since the data is
@@ -38,15 +39,18 @@ use sackbut_model::MODEL_RATE_HZ;
 
 use crate::audio::wav::write_wav_i16;
 use crate::dataset::manifest::{Dataset, Split};
-use crate::render::{plan, render_with, LoadedVoice, RowStart};
+use crate::render::{plan, render_with, LoadedVoice};
 use crate::train::evaluate::{nll_bits, NllSetup};
 use crate::train::examples::load_split;
 use report::{BaselineNll, Clipping, EvalReport, Files, Group, NllReport, NoteReport, Settings, VelocityReport, VoiceInfo};
 
 /// Notes rendered past each end of the trained range.
 pub const BEYOND: u8 = 3;
-/// Silence before note-on in every render, ms.
-pub const PRE_ROLL_MS: u32 = 500;
+/// Silence before note-on in every render, ms: 8192 samples, so the note-on falls on a top-frame
+/// boundary (of any power-of-two frame up to 8192), the hardest start for a voice: its row is
+/// reset right at the note-on and meets the note in its very first frame. The plugin starts
+/// notes there whenever a note-on lands on a boundary, and always when it arrives late.
+pub const PRE_ROLL_MS: u32 = 512;
 /// Note-on to note-off, ms.
 pub const HOLD_MS: u32 = 1000;
 /// Render kept after note-off + R, ms: the 300 ms guard and 500 ms of measured silence.
@@ -128,8 +132,11 @@ fn render_note(engine: &mut NativeEngine, voice: &Voice, key: u8, velocity: u8, 
     let tf = engine.top_frame();
     let len = len.div_ceil(tf) * tf;
     let span = voices[0][0];
-    // From sample 0, so the model's own silence before the note is measured.
-    let audio = render_with(engine, voice, &voices, len, seed, temperature, RowStart::Zero);
+    // As the plugin plays it: the row is reset (learned initial state, silent history) at the
+    // top-frame boundary at or before the note-on and is idle before. The note-on, 1 s in, lies
+    // on a boundary, so the note starts from the initial state in its first frame: a voice that
+    // only ever learned to start after long silence fails here as it fails in the plugin.
+    let audio = render_with(engine, voice, &voices, len, seed, temperature);
     Render { span, audio }
 }
 
