@@ -143,10 +143,6 @@ def test_vst3_notes_are_sample_accurate_whatever_the_block_size(plugin):
     assert np.array_equal(a, b), "renders with 512- and 1500-sample blocks differ"
 
 
-@pytest.mark.skipif(
-    os.environ.get("SACKBUT_RUN_PITCH_TESTS") != "1",
-    reason="the embedded default voice does not voice all its notes yet; SACKBUT_RUN_PITCH_TESTS=1 runs it",
-)
 def test_vst3_each_held_note_is_heard_within_50_cents(plugin):
     out, latency = render(plugin)
     y = out[0][latency:]
