@@ -38,24 +38,39 @@ pub fn lag_samples(note: u8, taps: usize) -> usize {
     period.clamp(last + 1, LAG_HISTORY as isize + first) as usize
 }
 
-/// The lag of every note row (the [`NOTE_NONE`] row holds the longest lag; its taps are
-/// replaced by silence): what the torch model indexes by the note stream.
-pub fn lag_table(taps: usize) -> [i64; NOTE_ROWS] {
-    std::array::from_fn(|n| lag_samples(n.min(NOTE_NONE as usize - 1) as u8, taps) as i64)
+/// The lag of every note row for `taps` taps, computed once (a voice's engine holds one, so
+/// the per-sample path only indexes it). The [`NOTE_NONE`] row holds the longest lag; its taps
+/// are replaced by silence.
+#[derive(Clone, Debug)]
+pub struct LagTable {
+    taps: usize,
+    lags: [usize; NOTE_ROWS],
 }
 
-/// The taps for the sample after `history` (oldest first, at least [`LAG_HISTORY`] codes, or
-/// fewer with silence assumed before them) while `note` sounds, into `out` (one per tap).
-pub fn taps_into(history: &[u8], note: u8, out: &mut [u8]) {
-    if note >= NOTE_NONE {
-        out.fill(SILENCE_CODE);
-        return;
+impl LagTable {
+    /// The table for `taps` taps.
+    pub fn new(taps: usize) -> LagTable {
+        LagTable { taps, lags: std::array::from_fn(|n| lag_samples(n.min(NOTE_NONE as usize - 1) as u8, taps)) }
     }
-    let taps = out.len();
-    let start = history.len() as isize - lag_samples(note, taps) as isize + first_offset(taps);
-    for (k, o) in out.iter_mut().enumerate() {
-        let at = start + k as isize;
-        *o = if at < 0 { SILENCE_CODE } else { history[at as usize] };
+
+    /// The lags as the torch model indexes them by the note stream.
+    pub fn as_i64(&self) -> [i64; NOTE_ROWS] {
+        self.lags.map(|l| l as i64)
+    }
+
+    /// The taps for the sample after `history` (oldest first, at least [`LAG_HISTORY`] codes,
+    /// or fewer with silence assumed before them) while `note` sounds, into `out` (one per tap).
+    pub fn taps_into(&self, history: &[u8], note: u8, out: &mut [u8]) {
+        debug_assert_eq!(out.len(), self.taps, "one slot per tap");
+        if note >= NOTE_NONE {
+            out.fill(SILENCE_CODE);
+            return;
+        }
+        let start = history.len() as isize - self.lags[note as usize] as isize + first_offset(self.taps);
+        for (k, o) in out.iter_mut().enumerate() {
+            let at = start + k as isize;
+            *o = if at < 0 { SILENCE_CODE } else { history[at as usize] };
+        }
     }
 }
 
@@ -74,24 +89,25 @@ mod tests {
         assert_eq!(lag_samples(127, 1), 1);
         assert_eq!(first_offset(4), -1);
         assert_eq!(first_offset(1), 0);
-        assert_eq!(lag_table(4)[NOTE_NONE as usize], lag_table(4)[127]);
+        assert_eq!(LagTable::new(4).as_i64()[NOTE_NONE as usize], lag_samples(127, 4) as i64);
     }
 
     #[test]
     fn taps_read_one_period_back() {
         let history: Vec<u8> = (0..300).map(|i| (i % 250) as u8).collect();
         let mut out = [0u8; 4];
+        let table = LagTable::new(4);
         // Predicting sample 300 of note 69 (lag 36): samples 263, 264, 265, 266.
-        taps_into(&history, 69, &mut out);
+        table.taps_into(&history, 69, &mut out);
         assert_eq!(out, [13, 14, 15, 16]);
         // Before the start of the history: silence.
-        taps_into(&history[..20], 69, &mut out);
+        table.taps_into(&history[..20], 69, &mut out);
         assert_eq!(out, [SILENCE_CODE; 4]);
-        taps_into(&history, NOTE_NONE, &mut out);
+        table.taps_into(&history, NOTE_NONE, &mut out);
         assert_eq!(out, [SILENCE_CODE; 4]);
         // The lowest note reaches exactly within the kept history.
         let long = vec![7u8; LAG_HISTORY];
-        taps_into(&long, 0, &mut out);
+        table.taps_into(&long, 0, &mut out);
         assert_eq!(out, [7; 4]);
     }
 }

@@ -119,7 +119,7 @@ fn greedy_generation_equals_teacher_forced_argmax() {
 #[test]
 fn lag_taps_read_one_period_back_as_the_native_engine_does() {
     use sackbut_model::conditioning::NOTE_NONE;
-    use sackbut_model::pitch_lag::{taps_into, LAG_HISTORY};
+    use sackbut_model::pitch_lag::{LagTable, LAG_HISTORY};
     let (_vs, m) = model(5);
     let taps = m.hp.pitch_lag_taps;
     assert!(taps > 0, "the tiny preset has a pitch lag");
@@ -131,9 +131,10 @@ fn lag_taps_read_one_period_back_as_the_native_engine_does() {
     let got = m.lag_taps(&codes_t, &notes_t, h as i64).unwrap();
     assert_eq!(got.size(), [1, n as i64, taps as i64]);
     let got = Vec::<i64>::try_from(got.reshape([-1])).unwrap();
+    let table = LagTable::new(taps);
     for (i, &note) in notes.iter().enumerate() {
         let mut want = vec![0u8; taps];
-        taps_into(&codes[h + i - LAG_HISTORY..h + i], note, &mut want);
+        table.taps_into(&codes[h + i - LAG_HISTORY..h + i], note, &mut want);
         let want: Vec<i64> = want.iter().map(|&c| c as i64).collect();
         assert_eq!(got[i * taps..(i + 1) * taps], want[..], "sample {i}, note {note}");
     }

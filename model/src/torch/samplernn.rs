@@ -7,7 +7,7 @@ use super::cond_features::CondBatch;
 use super::frame_tier::FrameTier;
 use super::sample_mlp::SampleMlp;
 use crate::conditioning::{NOTE_NONE, NOTE_ROWS};
-use crate::pitch_lag::{first_offset, lag_table};
+use crate::pitch_lag::{first_offset, LagTable};
 use crate::hparams::HParams;
 use crate::quantize::SILENCE_CODE;
 
@@ -125,7 +125,7 @@ impl SampleRnn {
         }
         let device = codes.device();
         let (b, n) = (note.size()[0], note.size()[1]);
-        let table = Tensor::from_slice(&lag_table(taps)).to_device(device);
+        let table = Tensor::from_slice(&LagTable::new(taps).as_i64()).to_device(device);
         let lag = table.index_select(0, &note.reshape([-1])).view([b, n, 1]);
         let offsets = Tensor::arange(taps as i64, (Kind::Int64, device)) + first_offset(taps) as i64;
         let at = Tensor::arange(n, (Kind::Int64, device)).view([1, n, 1]) + first - lag + offsets.view([1, 1, -1]);

@@ -86,6 +86,8 @@ pub struct NativeEngine {
     /// [`crate::engine::WARMUP_SAMPLES`] of silence (see there).
     warm_top: Vec<f32>,
     warm_mid: Vec<f32>,
+    /// The pitch lag of every note, computed at load.
+    lags: pitch_lag::LagTable,
 }
 
 /// Where the codes come from after each sample's logits: sampling or teacher forcing.
@@ -199,6 +201,7 @@ impl NativeEngine {
             temperature: 1.0,
             warm_top: Vec::new(),
             warm_mid: Vec::new(),
+            lags: pitch_lag::LagTable::new(hp.pitch_lag_taps),
         };
         engine.warm_up();
         for row in 0..b {
@@ -356,7 +359,7 @@ impl NativeEngine {
     /// The sample MLP for every active row at block sample `i`, sub-frame position `j`, then
     /// the next code of each row from `src`.
     fn mlp_step<S: CodeSource>(&mut self, rows: &[usize], cond: &[&[Conditioning]], i: usize, j: usize, src: &mut S) {
-        let Self { d, mlp, rows: st, s, hp, .. } = self;
+        let Self { d, mlp, rows: st, s, hp, lags, .. } = self;
         let (w, mp) = (mlp.window(), mlp.dim_pad());
         let mid_ul = hp.mid_frame * mp;
         let history = hp.history_len();
@@ -367,7 +370,7 @@ impl NativeEngine {
             let (window, taps) = s.mlp_codes.split_at_mut(w);
             window.copy_from_slice(st.recent(row, w));
             if !taps.is_empty() {
-                pitch_lag::taps_into(st.recent(row, history), c.note, taps);
+                lags.taps_into(st.recent(row, history), c.note, taps);
             }
             mlp.first_layer(*d, &mut s.mlp, a, &s.mlp_codes, up, c.note, &feats);
         }
