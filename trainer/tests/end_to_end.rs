@@ -136,7 +136,7 @@ fn resume_continues_from_the_last_checkpoint() {
     let run = dir.path().join("run");
     let base = [
         "train", "--data", s(&t.data), "--out", s(&run), "--preset", "tiny", "--eval-every", "20", "--batch", "4",
-        "--seq-len", "512", "--device", "cpu", "--threads", "1", "--no-preview",
+        "--seq-len", "512", "--device", "cpu", "--threads", "1", "--no-preview", "--keep-checkpoints",
     ];
     let mut first = base.to_vec();
     first.extend(["--steps", "40"]);
@@ -154,6 +154,15 @@ fn resume_continues_from_the_last_checkpoint() {
     assert_eq!(steps, ["20", "40", "60"]);
     let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("state.json")).unwrap()).unwrap();
     assert_eq!(state["step"], 60);
+    // --keep-checkpoints: one loadable voice per evaluated step, holding that step.
+    let kept = run.join("checkpoints");
+    let mut names: Vec<String> = std::fs::read_dir(&kept).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["step-000020.voice.safetensors", "step-000040.voice.safetensors", "step-000060.voice.safetensors"]);
+    for (name, step) in names.iter().zip([20, 40, 60]) {
+        let voice = Voice::read(&kept.join(name)).unwrap();
+        assert_eq!(voice.meta.training.steps, step, "{name}");
+    }
 }
 
 #[test]

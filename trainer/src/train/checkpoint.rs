@@ -69,6 +69,24 @@ pub fn save(dir: &Path, voice: &Voice, is_best: bool, state: &RunState) -> Resul
     Ok(())
 }
 
+/// Where `--keep-checkpoints` keeps the weights of each evaluated step.
+pub const KEPT_DIR: &str = "checkpoints";
+
+/// The kept copy of step `step`'s weights (zero-padded, so a listing sorts by step).
+pub fn kept_path(dir: &Path, step: u64) -> PathBuf {
+    dir.join(KEPT_DIR).join(format!("step-{step:06}.voice.safetensors"))
+}
+
+/// Keeps a copy of `voice` (the committed weights of `step`) under [`KEPT_DIR`], atomically.
+/// It is outside the commit protocol: a resume rewrites the copy of a step it repeats.
+pub fn keep(dir: &Path, voice: &Voice, step: u64) -> Result<()> {
+    let path = kept_path(dir, step);
+    let kept = path.parent().expect("kept_path has a parent");
+    std::fs::create_dir_all(kept).with_context(|| format!("{}: cannot create", kept.display()))?;
+    let bytes = voice.to_bytes().map_err(|problem| VoiceFileError { source_name: path.display().to_string(), problem })?;
+    write_atomically(&path, &bytes).with_context(|| format!("{}: cannot write", path.display()))
+}
+
 /// Makes the renames in `dir` durable (a power cut after this keeps them). Best effort.
 pub fn sync_dir(dir: &Path) {
     if let Ok(d) = std::fs::File::open(dir) {

@@ -82,6 +82,11 @@ pub struct TrainArgs {
     /// Skip the audio previews.
     #[arg(long)]
     pub no_preview: bool,
+    /// Also keep every evaluated step's weights as `checkpoints/step-NNNNNN.voice.safetensors`,
+    /// to pick a checkpoint later with `trainer eval` (the lowest NLL is not always the best
+    /// sounding voice).
+    #[arg(long)]
+    pub keep_checkpoints: bool,
     /// auto (CUDA when available) | cpu | cuda.
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -337,6 +342,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                         return Err(save_failed(e, &format!("step {}", state.step), committed));
                     }
                     committed = Some(state.step);
+                    if args.keep_checkpoints {
+                        checkpoint::keep(out, &voice, state.step)
+                            .map_err(|e| save_failed(e, &format!("step {}", state.step), committed))?;
+                    }
                     // The plot and the preview are for people: a failure to write them is no
                     // reason to stop the run (the checkpoint is saved).
                     let title = format!("{} — NLL per sample", out.file_name().map_or("run".into(), |n| n.to_string_lossy()));
