@@ -161,6 +161,25 @@ fn seeded_sampling_is_reproducible() {
 }
 
 #[test]
+fn a_reset_generator_plays_again_what_a_new_one_plays() {
+    let (_vs, m) = model(4);
+    let n = 200;
+    let rows = cond_rows(2, n);
+    let cond: Vec<&[Conditioning]> = rows.iter().map(|r| r.as_slice()).collect();
+    let mut gen = TorchGenerator::new(&m, Device::Cpu, 2, 5, 1.0);
+    let play = |gen: &mut TorchGenerator| {
+        let mut out = vec![vec![0u8; n]; 2];
+        let mut outs: Vec<&mut [u8]> = out.iter_mut().map(|o| o.as_mut_slice()).collect();
+        gen.generate_all(&cond, &mut outs);
+        out
+    };
+    let first = play(&mut gen);
+    assert_ne!(play(&mut gen), first, "the clock and the seeds moved on");
+    gen.reset();
+    assert_eq!(play(&mut gen), first);
+}
+
+#[test]
 fn weights_survive_the_voice_file() {
     let (vs, m) = model(5);
     let meta = VoiceMeta {

@@ -76,10 +76,16 @@ impl<'m> TorchGenerator<'m> {
     /// A generator for `batch` voices starting from silence, row `r` drawing from
     /// `SplitMix64::for_row(seed, r)`.
     pub fn new(model: &'m SampleRnn, device: Device, batch: usize, seed: u64, temperature: f64) -> Self {
+        // The warm-up is a forward pass over 2048 samples: once per generator, not per reset.
+        let warm = tch::no_grad(|| model.warm_states(device));
+        Self::from_warm(model, device, batch, seed, temperature, warm)
+    }
+
+    /// A generator whose rows start from (and reset to) `warm`.
+    fn from_warm(model: &'m SampleRnn, device: Device, batch: usize, seed: u64, temperature: f64, warm: TierStates) -> Self {
         let b = batch as i64;
         let hp = model.hp;
         let _guard = tch::no_grad_guard();
-        let warm = model.warm_states(device);
         TorchGenerator {
             model,
             device,
@@ -88,7 +94,7 @@ impl<'m> TorchGenerator<'m> {
             seed,
             rngs: (0..batch as u64).map(|r| SplitMix64::for_row(seed, r)).collect(),
             rows: RowsState {
-                states: model.warm_batch(b, device),
+                states: warm.repeated(b),
                 history: SampleRnn::silence(b, hp.history_len() as i64, device),
                 top_up: Tensor::zeros([b, hp.top_ratio as i64, hp.mid_dim as i64], (Kind::Float, device)),
                 mid_up: Tensor::zeros([b, hp.mid_frame as i64, hp.mlp_dim as i64], (Kind::Float, device)),
@@ -101,7 +107,8 @@ impl<'m> TorchGenerator<'m> {
 
     /// Back to the state of `new`, every row and the clock.
     pub fn reset(&mut self) {
-        *self = TorchGenerator::new(self.model, self.device, self.batch as usize, self.seed, self.temperature);
+        let warm = TierStates { top: self.warm.top.shallow_clone(), mid: self.warm.mid.shallow_clone() };
+        *self = TorchGenerator::from_warm(self.model, self.device, self.batch as usize, self.seed, self.temperature, warm);
     }
 
     /// The device it runs on.

@@ -35,6 +35,12 @@ impl TierStates {
     pub fn detach(&self) -> TierStates {
         TierStates { top: self.top.detach(), mid: self.mid.detach() }
     }
+
+    /// States of one sequence (`[layers, 1, dim]`) repeated for `batch` rows.
+    pub fn repeated(&self, batch: i64) -> TierStates {
+        let expand = |t: &Tensor| t.expand([-1, batch, -1], true).contiguous();
+        TierStates { top: expand(&self.top), mid: expand(&self.mid) }
+    }
 }
 
 impl SampleRnn {
@@ -71,9 +77,7 @@ impl SampleRnn {
 
     /// [`Self::warm_states`] for `batch` rows.
     pub fn warm_batch(&self, batch: i64, device: tch::Device) -> TierStates {
-        let w = self.warm_states(device);
-        let expand = |t: &Tensor| t.expand([-1, batch, -1], true).contiguous();
-        TierStates { top: expand(&w.top), mid: expand(&w.mid) }
+        self.warm_states(device).repeated(batch)
     }
 
     /// The conditioning vectors `[B, T, cond_dim]`: note embedding, velocity, remaining.

@@ -154,7 +154,7 @@ fn sustained(r: &Render) -> &[f32] {
 fn measure(r: &Render, in_range: bool, clip_level: f32, wav: String) -> NoteReport {
     let expected_end = r.span.end as usize;
     let onset = r.span.onset as usize;
-    let pitch = yin::note_pitch(sustained(r), MODEL_RATE_HZ, yin::note_hz(r.span.note as f64), PITCH_HOP);
+    let pitch = yin::note_pitch(sustained(r), MODEL_RATE_HZ, yin::note_hz(r.span.note), PITCH_HOP);
     let timing = measures::note_timing(&r.audio, onset, expected_end, MODEL_RATE_HZ);
     let silence = measures::note_silence(&r.audio, onset, expected_end, MODEL_RATE_HZ);
     let clipped = measures::clipped_samples(&r.audio, r.clip_level(clip_level));

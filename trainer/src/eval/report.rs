@@ -168,7 +168,7 @@ impl NoteReport {
         wav: String,
     ) -> NoteReport {
         let (clipped_samples, samples) = clipped;
-        let expected_hz = super::yin::note_hz(note as f64);
+        let expected_hz = super::yin::note_hz(note);
         let cents = pitch.f0_hz.filter(|_| pitch.stable).map(|f| super::yin::cents(f, expected_hz));
         let within_25_cents = cents.is_some_and(|c| c.abs() <= IN_TUNE_CENTS);
         let octave_error = cents.is_some_and(|c| {
@@ -567,12 +567,12 @@ mod tests {
 
     #[test]
     fn misses_count_against_the_in_tune_share_and_octaves_are_flagged() {
-        let hz = |n: f64, cents: f64| super::super::yin::note_hz(n) * 2f64.powf(cents / 1200.0);
+        let hz = |n: u8, cents: f64| super::super::yin::note_hz(n) * 2f64.powf(cents / 1200.0);
         let g = Group::new(vec![
-            note(40, Some(hz(40.0, 10.0)), Some(5.0), Some(-4.0)),
+            note(40, Some(hz(40, 10.0)), Some(5.0), Some(-4.0)),
             note(41, None, None, None),
-            note(42, Some(hz(42.0, -30.0)), Some(15.0), Some(30.0)),
-            note(43, Some(hz(43.0, 1195.0)), Some(9.0), Some(-60.0)),
+            note(42, Some(hz(42, -30.0)), Some(15.0), Some(30.0)),
+            note(43, Some(hz(43, 1195.0)), Some(9.0), Some(-60.0)),
         ]);
         let p = &g.pitch;
         assert_eq!((p.hits, p.misses, p.missed_notes.clone(), p.octave_errors), (3, 1, vec![41], 1));
@@ -591,7 +591,7 @@ mod tests {
 
     #[test]
     fn goals_pass_and_fail_on_their_thresholds() {
-        let g = Group::new(vec![note(40, Some(super::super::yin::note_hz(40.0)), Some(5.0), Some(10.0))]);
+        let g = Group::new(vec![note(40, Some(super::super::yin::note_hz(40)), Some(5.0), Some(10.0))]);
         let vel = VelocityReport {
             note: 60,
             soft_velocity: 40,

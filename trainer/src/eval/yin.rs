@@ -23,10 +23,7 @@ pub const SEARCH_FACTOR: f64 = 4.0;
 /// Shortest integration window, samples (20 ms at 16 kHz).
 pub const MIN_WINDOW_SAMPLES: usize = 320;
 
-/// Frequency in Hz of MIDI note `note` (A4 = note 69 = 440 Hz, equal temperament).
-pub fn note_hz(note: f64) -> f64 {
-    440.0 * 2f64.powf((note - 69.0) / 12.0)
-}
+pub use sackbut_model::conditioning::note_hz;
 
 /// `f_hz` against `ref_hz` in cents (positive: sharp).
 pub fn cents(f_hz: f64, ref_hz: f64) -> f64 {
@@ -232,9 +229,9 @@ mod tests {
 
     #[test]
     fn note_frequencies() {
-        assert_eq!(note_hz(69.0), 440.0);
-        assert!((note_hz(45.0) - 110.0).abs() < 1e-9);
-        assert!((note_hz(76.0) - 659.255).abs() < 1e-3);
+        assert_eq!(note_hz(69), 440.0);
+        assert!((note_hz(45) - 110.0).abs() < 1e-9);
+        assert!((note_hz(76) - 659.255).abs() < 1e-3);
         assert!((cents(880.0, 440.0) - 1200.0).abs() < 1e-9);
     }
 
@@ -297,13 +294,13 @@ mod tests {
     #[test]
     fn an_octave_error_is_reported_not_folded() {
         // A 220 Hz tone where note 45 (110 Hz) was asked for: about +1200 cents.
-        let p = note_pitch(&sine(220.0, 0.5, 13_600), RATE, note_hz(45.0), HOP);
+        let p = note_pitch(&sine(220.0, 0.5, 13_600), RATE, note_hz(45), HOP);
         assert!(p.stable);
-        let c = cents(p.f0_hz.unwrap(), note_hz(45.0));
+        let c = cents(p.f0_hz.unwrap(), note_hz(45));
         assert!((c - 1200.0).abs() < 2.0, "{c}");
         // And an octave below: about −1200 cents.
-        let p = note_pitch(&sawtooth(110.0, 0.5, 13_600, 7900.0), RATE, note_hz(57.0), HOP);
-        let c = cents(p.f0_hz.unwrap(), note_hz(57.0));
+        let p = note_pitch(&sawtooth(110.0, 0.5, 13_600, 7900.0), RATE, note_hz(57), HOP);
+        let c = cents(p.f0_hz.unwrap(), note_hz(57));
         assert!((c + 1200.0).abs() < 3.0, "{c}");
     }
 
