@@ -143,19 +143,21 @@ fn lag_taps_read_one_period_back_as_the_native_engine_does() {
     assert_eq!(got[i * taps + 1], codes[h + i - 36] as i64);
 }
 
-#[test]
-fn seeded_sampling_is_reproducible() {
-    let (_vs, m) = model(4);
+/// Two voices of 200 samples from `gen`, the notes of `cond_rows`.
+fn play(gen: &mut TorchGenerator) -> Vec<Vec<u8>> {
     let n = 200;
     let rows = cond_rows(2, n);
     let cond: Vec<&[Conditioning]> = rows.iter().map(|r| r.as_slice()).collect();
-    let run = |seed| {
-        let mut gen = TorchGenerator::new(&m, Device::Cpu, 2, seed, 1.0);
-        let mut out = vec![vec![0u8; n]; 2];
-        let mut outs: Vec<&mut [u8]> = out.iter_mut().map(|o| o.as_mut_slice()).collect();
-        gen.generate_all(&cond, &mut outs);
-        out
-    };
+    let mut out = vec![vec![0u8; n]; 2];
+    let mut outs: Vec<&mut [u8]> = out.iter_mut().map(|o| o.as_mut_slice()).collect();
+    gen.generate_all(&cond, &mut outs);
+    out
+}
+
+#[test]
+fn seeded_sampling_is_reproducible() {
+    let (_vs, m) = model(4);
+    let run = |seed| play(&mut TorchGenerator::new(&m, Device::Cpu, 2, seed, 1.0));
     assert_eq!(run(5), run(5));
     assert_ne!(run(5), run(6));
 }
@@ -163,16 +165,7 @@ fn seeded_sampling_is_reproducible() {
 #[test]
 fn a_reset_generator_plays_again_what_a_new_one_plays() {
     let (_vs, m) = model(4);
-    let n = 200;
-    let rows = cond_rows(2, n);
-    let cond: Vec<&[Conditioning]> = rows.iter().map(|r| r.as_slice()).collect();
     let mut gen = TorchGenerator::new(&m, Device::Cpu, 2, 5, 1.0);
-    let play = |gen: &mut TorchGenerator| {
-        let mut out = vec![vec![0u8; n]; 2];
-        let mut outs: Vec<&mut [u8]> = out.iter_mut().map(|o| o.as_mut_slice()).collect();
-        gen.generate_all(&cond, &mut outs);
-        out
-    };
     let first = play(&mut gen);
     assert_ne!(play(&mut gen), first, "the clock and the seeds moved on");
     gen.reset();
