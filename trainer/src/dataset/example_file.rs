@@ -5,7 +5,6 @@
 //! `note[len]` u8, `velocity[len]` u8, `remaining[len]` u16. The streams are those of
 //! `fill_streams(&[span], RemainingRule::Exact, u16::MAX, len)` for the example's span.
 
-use std::fs;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -121,11 +120,11 @@ impl ExampleData {
         Ok(ExampleData { codes: codes.to_vec(), note: note.to_vec(), velocity: velocity.to_vec(), remaining })
     }
 
-    /// Writes the file (to a temporary name in the same directory, then renamed).
+    /// Writes the file: to a temporary name in the same directory, synced, then renamed, so a
+    /// dataset moved into place after its last example holds whole files even after a crash.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("skbx.tmp");
-        fs::write(&tmp, self.to_bytes()).with_context(|| format!("{}: cannot write example", tmp.display()))?;
-        fs::rename(&tmp, path).with_context(|| format!("{}: cannot write example", path.display()))
+        sackbut_model::voice_file::write_atomically(path, &self.to_bytes())
+            .with_context(|| format!("{}: cannot write example", path.display()))
     }
 
     /// Reads and validates a file (see [`ExampleData::from_bytes`]).
@@ -206,7 +205,7 @@ mod tests {
     fn reading_refuses_what_cannot_be_an_example_before_reading_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.skbx");
-        fs::write(&path, vec![0u8; 200]).unwrap();
+        std::fs::write(&path, vec![0u8; 200]).unwrap();
         let e = ExampleData::read(&path, Some(10)).unwrap_err().to_string();
         assert!(e.contains("big.skbx: cannot read example file: is 200 bytes, larger than an example file of 10 samples can be (66 bytes at most)"), "{e}");
         let e = ExampleData::read(Path::new("/dev/zero"), None).unwrap_err().to_string();

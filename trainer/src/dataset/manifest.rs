@@ -3,7 +3,6 @@
 //! training code uses ([`Dataset`]).
 
 use std::collections::HashSet;
-use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -216,7 +215,9 @@ impl Manifest {
     pub fn write(&self, dir: &Path) -> Result<()> {
         let path = dir.join(MANIFEST_FILE);
         let json = serde_json::to_string_pretty(self)?;
-        fs::write(&path, json + "\n").with_context(|| format!("{}: cannot write", path.display()))
+        // Synced like the examples: the dataset directory is renamed into place after it.
+        sackbut_model::voice_file::write_atomically(&path, (json + "\n").as_bytes())
+            .with_context(|| format!("{}: cannot write", path.display()))
     }
 }
 
@@ -267,6 +268,7 @@ impl Dataset {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::fs;
 
     pub(crate) fn manifest(examples: Vec<ExampleEntry>, length_samples: usize) -> Manifest {
         Manifest {
