@@ -280,4 +280,3 @@ pub fn run(args: &RenderArgs) -> Result<()> {
     );
     Ok(())
 }
-

@@ -141,7 +141,7 @@ impl<'m> TorchGenerator<'m> {
         // sample), and which steps are silent; uploaded once per block.
         let lag = (hp.pitch_lag_taps > 0).then(|| {
             let taps = hp.pitch_lag_taps;
-            let table = &crate::pitch_lag::LagTable::new(taps).as_i64();
+            let table = &m.lags;
             let first = crate::pitch_lag::first_offset(taps) as i64;
             let idx: Vec<i64> = cond
                 .iter()

@@ -20,6 +20,8 @@ pub struct SampleRnn {
     pub(crate) top: FrameTier,
     pub(crate) mid: FrameTier,
     pub(crate) mlp: SampleMlp,
+    /// The pitch lag of every note (`LagTable::as_i64`), computed once for its tap count.
+    pub(crate) lags: [i64; NOTE_ROWS],
 }
 
 /// Hidden states carried between chunks of a sequence (truncated BPTT) or between blocks.
@@ -55,6 +57,7 @@ impl SampleRnn {
             top: FrameTier::new(&(vs / "top"), mf * tr, hp.top_dim as i64, layers, cond, tr, hp.mid_dim as i64),
             mid: FrameTier::new(&(vs / "mid"), mf, hp.mid_dim as i64, layers, cond, mf, hp.mlp_dim as i64),
             mlp: SampleMlp::new(&(vs / "mlp"), mf, hp.pitch_lag_taps as i64, hp.sample_emb_dim as i64, hp.mlp_dim as i64, cond),
+            lags: LagTable::new(hp.pitch_lag_taps).as_i64(),
         }
     }
 
@@ -129,7 +132,7 @@ impl SampleRnn {
         }
         let device = codes.device();
         let (b, n) = (note.size()[0], note.size()[1]);
-        let table = Tensor::from_slice(&LagTable::new(taps).as_i64()).to_device(device);
+        let table = Tensor::from_slice(&self.lags).to_device(device);
         let lag = table.index_select(0, &note.reshape([-1])).view([b, n, 1]);
         let offsets = Tensor::arange(taps as i64, (Kind::Int64, device)) + first_offset(taps) as i64;
         let at = Tensor::arange(n, (Kind::Int64, device)).view([1, n, 1]) + first - lag + offsets.view([1, 1, -1]);

@@ -132,10 +132,10 @@ fn render_note(engine: &mut NativeEngine, voice: &Voice, key: u8, velocity: u8, 
     let tf = engine.top_frame();
     let len = len.div_ceil(tf) * tf;
     let span = voices[0][0];
-    // As the plugin plays it: the row is reset (learned initial state, silent history) at the
-    // top-frame boundary at or before the note-on and is idle before. The note-on, 1 s in, lies
-    // on a boundary, so the note starts from the initial state in its first frame: a voice that
-    // only ever learned to start after long silence fails here as it fails in the plugin.
+    // As the plugin plays it: the row is reset (the warm reset state, silent history) at the
+    // top-frame boundary at or before the note-on and is idle before. The note-on, 512 ms in,
+    // lies on a boundary, so the note starts from the reset state in its first frame: a voice
+    // that fails to start there fails here as it fails in the plugin.
     let audio = render_with(engine, voice, &voices, len, seed, temperature);
     Render { span, audio }
 }
