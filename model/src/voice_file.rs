@@ -534,6 +534,24 @@ mod tests {
                 proptest::prop_assert!(!p.to_string().is_empty());
             }
         }
+
+        /// Training figures are any finite f64 a run produced (CI's CPU gave values the default
+        /// serde_json float parser reads back one ulp off, so a re-saved voice differed in bytes).
+        #[test]
+        fn training_figures_round_trip_exactly(
+            valid in proptest::num::f64::NORMAL,
+            test in proptest::num::f64::NORMAL,
+            wall in 0.0f64..1e6,
+        ) {
+            let mut v = voice();
+            v.meta.training.valid_nll_bits = Some(valid);
+            v.meta.training.test_nll_bits = Some(test);
+            v.meta.training.wall_s = wall;
+            let bytes = v.to_bytes().unwrap();
+            let back = Voice::from_bytes(&bytes).unwrap();
+            proptest::prop_assert_eq!(back.to_bytes().unwrap(), bytes);
+            proptest::prop_assert_eq!(back, v);
+        }
     }
 
     #[test]
