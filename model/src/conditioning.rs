@@ -57,8 +57,10 @@ pub enum RemainingRule {
     Live { release: u32, lookahead: u32 },
 }
 
-/// The three streams for a run of samples, as the model reads them.
+/// The three streams for a run of samples, as the model reads them. `repr(C)`: the GPU engine
+/// library reads it across its C ABI (`engine::gpu_abi`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(C)]
 pub struct Conditioning {
     /// Sounding note or [`NOTE_NONE`].
     pub note: u8,

@@ -15,7 +15,7 @@ use sackbut_model::engine::native::{Isa, NativeEngine};
 use sackbut_model::engine::Engine;
 use crate::shape_args::ShapeArgs;
 use sackbut_model::quantize::Quantization;
-use sackbut_model::torch::{load_voice_into, voice_from_varstore, SampleRnn, TorchGenerator};
+use sackbut_model::torch::{model_on, voice_from_varstore, SampleRnn, TorchGenerator};
 use sackbut_model::voice_file::{ConditioningMeta, TrainingSummary, Voice, VoiceMeta, VOICE_FORMAT_VERSION};
 use sackbut_model::MODEL_RATE_HZ;
 use tch::{nn, Device};
@@ -331,8 +331,5 @@ fn pick<'a, 'm: 'a>(
 
 /// The tch model of `voice` on `device`.
 fn load_torch(voice: &Voice, device: Device) -> Result<(nn::VarStore, SampleRnn)> {
-    let mut vs = nn::VarStore::new(device);
-    let model = SampleRnn::new(&vs.root(), voice.meta.hparams);
-    load_voice_into(&mut vs, voice).map_err(|e| anyhow::anyhow!(e))?;
-    Ok((vs, model))
+    model_on(voice, device).map_err(|e| anyhow::anyhow!(e))
 }

@@ -10,7 +10,7 @@ use sackbut_model::engine::Engine;
 use sackbut_model::live_voices::{EventKind, LiveSettings, LiveVoices, TimedEvent};
 use sackbut_model::score::{read_midi, ScoreNote};
 use sackbut_model::velocity_gain;
-use sackbut_model::torch::{load_voice_into, parse_device, SampleRnn, TorchGenerator};
+use sackbut_model::torch::{model_on, parse_device, SampleRnn, TorchGenerator};
 use sackbut_model::voice_alloc::allocate;
 use sackbut_model::voice_file::Voice;
 use sackbut_model::MODEL_RATE_HZ;
@@ -82,9 +82,7 @@ pub struct LoadedVoice {
 impl LoadedVoice {
     /// Builds the model for `voice` on `device`.
     pub fn new(voice: Voice, device: Device) -> Result<LoadedVoice> {
-        let mut vs = nn::VarStore::new(device);
-        let model = SampleRnn::new(&vs.root(), voice.meta.hparams);
-        load_voice_into(&mut vs, &voice).map_err(|e| anyhow::anyhow!(e))?;
+        let (vs, model) = model_on(&voice, device).map_err(|e| anyhow::anyhow!(e))?;
         Ok(LoadedVoice { voice, _vs: vs, model })
     }
 }

@@ -3,7 +3,8 @@
 //! - [`native::NativeEngine`]: pure Rust on the CPU, weights packed once at load, zero heap
 //!   allocation while generating, runtime CPU-feature dispatch. What the plugin runs.
 //! - `crate::torch::TorchGenerator` (feature `torch`): the training model's own forward pass in
-//!   tch, batched across voices, on CPU or CUDA.
+//!   tch, batched across voices, on CPU or CUDA. The plugin reaches it on CUDA through the GPU
+//!   engine library and its C ABI ([`gpu_abi`]).
 //!
 //! # The state contract
 //!
@@ -33,6 +34,8 @@ use std::fmt;
 
 use crate::conditioning::Conditioning;
 
+pub mod gpu_abi;
+pub mod gpu_client;
 pub mod native;
 
 /// Temperatures at or below this sample greedily (the most likely code), in every engine.
@@ -77,6 +80,8 @@ pub enum EngineError {
         /// Length found.
         found: usize,
     },
+    /// The engine's device failed (a CUDA error in the GPU engine library, which logged why).
+    DeviceFailed,
     /// `reset_row` away from a top-frame boundary.
     NotAtFrameBoundary {
         /// The engine's clock in samples.
@@ -99,6 +104,7 @@ impl fmt::Display for EngineError {
             EngineError::LengthMismatch { index, expected, found } => {
                 write!(f, "slice {index} has length {found}, expected {expected}")
             }
+            EngineError::DeviceFailed => write!(f, "the engine's device failed"),
             EngineError::NotAtFrameBoundary { clock_samples, top_frame } => write!(
                 f,
                 "reset at sample {clock_samples}, not a top-frame boundary (a multiple of {top_frame})"
@@ -150,6 +156,22 @@ pub trait Engine {
     /// do if it could know the block length. Used to wait, computing nothing, for the frame
     /// boundary where the first note's row is reset.
     fn skip(&mut self, samples: usize);
+
+    /// Why the engine failed, after a call returned [`EngineError::DeviceFailed`].
+    fn failure(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// Checks a `reset_row` call: `row` below `max_batch`, and the clock at a top-frame boundary.
+pub(crate) fn check_reset(max_batch: usize, clock_samples: u64, top_frame: usize, row: usize) -> Result<(), EngineError> {
+    if row >= max_batch {
+        return Err(EngineError::RowOutOfRange { row, max_batch });
+    }
+    if clock_samples % top_frame as u64 != 0 {
+        return Err(EngineError::NotAtFrameBoundary { clock_samples, top_frame });
+    }
+    Ok(())
 }
 
 /// Checks the shape of a `generate`-like call: `rows` unique and in range, one conditioning and

@@ -11,7 +11,7 @@ use tch::{Device, Kind, Tensor};
 use super::cond_features::CondBatch;
 use super::samplernn::{frame_input, SampleRnn, TierStates};
 use crate::conditioning::Conditioning;
-use crate::engine::{check_block, Engine, EngineError, GREEDY_TEMPERATURE};
+use crate::engine::{check_block, check_reset, Engine, EngineError, GREEDY_TEMPERATURE};
 use crate::quantize::SILENCE_CODE;
 use crate::rng::SplitMix64;
 
@@ -201,12 +201,7 @@ impl Engine for TorchGenerator<'_> {
     }
 
     fn reset_row(&mut self, row: usize, seed: u64) -> Result<(), EngineError> {
-        if row >= self.batch as usize {
-            return Err(EngineError::RowOutOfRange { row, max_batch: self.batch as usize });
-        }
-        if !self.at_frame_boundary() {
-            return Err(EngineError::NotAtFrameBoundary { clock_samples: self.t, top_frame: self.top_frame() });
-        }
+        check_reset(self.batch as usize, self.t, self.top_frame(), row)?;
         let _guard = tch::no_grad_guard();
         let r = row as i64;
         let s = &mut self.rows;

@@ -13,7 +13,7 @@ mod voice_io;
 pub use cond_features::CondBatch;
 pub use generator::TorchGenerator;
 pub use samplernn::{SampleRnn, TierStates};
-pub use voice_io::{load_voice_into, voice_from_varstore};
+pub use voice_io::{load_voice_into, model_on, voice_from_varstore};
 
 /// Picks the device: `"auto"` is CUDA when available, else CPU.
 pub fn parse_device(name: &str) -> Result<tch::Device, String> {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use tch::{nn, Kind, Tensor};
 
 use crate::hparams::HParams;
+use crate::torch::SampleRnn;
 use crate::voice_file::{TensorData, Voice, VoiceMeta};
 
 /// The VarStore's weights as a voice with `meta`. Fails if a tensor the file format expects is
@@ -44,4 +45,13 @@ pub fn load_voice_into(vs: &mut nn::VarStore, voice: &Voice) -> Result<(), Strin
         }
         Ok(())
     })
+}
+
+/// A voice's model on `device`: the VarStore that holds its weights (keep it beside the model:
+/// the model's layers share its tensors) and the model built on it.
+pub fn model_on(voice: &Voice, device: tch::Device) -> Result<(nn::VarStore, SampleRnn), String> {
+    let mut vs = nn::VarStore::new(device);
+    let model = SampleRnn::new(&vs.root(), voice.meta.hparams);
+    load_voice_into(&mut vs, voice)?;
+    Ok((vs, model))
 }

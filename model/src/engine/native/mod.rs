@@ -39,7 +39,7 @@ use sample_mlp::{MlpScratch, SampleMlp};
 use sampler::SampleScratch;
 use weights::Weights;
 
-use super::{check_block, Engine, EngineError, GREEDY_TEMPERATURE};
+use super::{check_block, check_reset, Engine, EngineError, GREEDY_TEMPERATURE};
 use crate::conditioning::{Conditioning, SCALAR_FEATURES};
 use crate::hparams::HParams;
 use crate::pitch_lag;
@@ -398,12 +398,7 @@ impl Engine for NativeEngine {
     }
 
     fn reset_row(&mut self, row: usize, seed: u64) -> Result<(), EngineError> {
-        if row >= self.max_batch {
-            return Err(EngineError::RowOutOfRange { row, max_batch: self.max_batch });
-        }
-        if !self.at_frame_boundary() {
-            return Err(EngineError::NotAtFrameBoundary { clock_samples: self.clock, top_frame: self.hp.top_frame() });
-        }
+        check_reset(self.max_batch, self.clock, self.hp.top_frame(), row)?;
         self.rows.reset(row, &self.warm_top, &self.warm_mid, SplitMix64::for_row(seed, row as u64));
         Ok(())
     }
