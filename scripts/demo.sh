@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 set -euo pipefail
 cargo build --release -p sackbut-trainer
-cargo xtask bundle sackbut-plugin --release
+bash scripts/bundle.sh
 trainer=target/release/trainer
 mkdir -p out
 "$trainer" render --voice assets/trombone.voice.safetensors --midi assets/demo.mid --out out/demo.wav --seed 1 --rate 48000

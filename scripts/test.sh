@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 set -euo pipefail
 cargo build --release --workspace --all-targets --all-features
-cargo xtask bundle sackbut-plugin --release --features assert_process_allocs
+bash scripts/bundle.sh --features assert_process_allocs
 export SACKBUT_REQUIRE_BUNDLES=1
 cargo test --release --workspace --all-features --exclude sackbut-plugin --exclude sackbut-clap-host "$@"
 # The plugin and its host tests build as the plugin ships: without the model's `torch` feature

@@ -9,12 +9,12 @@ use nice_plug::context::gui::GuiContext;
 use nice_plug::editor::dpi::LogicalSize;
 use nice_plug_egui::widgets::ParamSlider;
 use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp};
-use sackbut_model::engine::native::NativeEngine;
 
+use crate::engine_choice;
 use crate::file_dialog::{Picked, VoiceDialog};
 use crate::params::SackbutParams;
 use crate::shared::{Control, Status, VoiceSwap, MODE_OFFLINE, MODE_REALTIME};
-use crate::voice_source::{default_slot, read_voice_file, MAX_VOICES};
+use crate::voice_source::{default_slot, read_voice_file};
 
 /// The editor's size (logical pixels).
 pub const EDITOR_SIZE: (f64, f64) = (560.0, 600.0);
@@ -29,15 +29,20 @@ pub fn load_voice(params: Arc<SackbutParams>, status: Arc<Status>, path: String)
     let spawned = std::thread::Builder::new().name("sackbut-voice-loader".into()).spawn({
         let status = status.clone();
         move || {
+            // The Engine parameter this load builds for; the worker asks for a new load when it
+            // changes (not again for the same value, whatever the outcome).
+            let choice = params.engine.value();
+            *status.engine_choice.lock() = Some(choice);
             let path = path.trim().to_string();
             let result = if path.is_empty() { default_slot() } else { read_voice_file(&path) };
             match result {
                 Ok(slot) => {
                     let control = status.control.lock().clone();
                     if let Some(tx) = control {
-                        match NativeEngine::new(&slot.voice, MAX_VOICES) {
-                            Ok(engine) => {
-                                let _ = tx.send(Control::Swap(Box::new(VoiceSwap { slot: slot.clone(), engine: Box::new(engine) })));
+                        match engine_choice::build(choice, &slot.voice) {
+                            Ok(chosen) => {
+                                let _ = tx.send(Control::Swap(Box::new(VoiceSwap { slot: slot.clone(), engine: chosen.engine })));
+                                *status.engine_line.lock() = chosen.line;
                             }
                             Err(e) => {
                                 *status.voice_message.lock() = format!("{path}: {e}");

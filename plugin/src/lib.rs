@@ -13,12 +13,12 @@ use std::time::Duration;
 use nice_plug::prelude::*;
 use ringbuf::traits::Split;
 use ringbuf::HeapRb;
-use sackbut_model::engine::native::NativeEngine;
-use sackbut_model::engine::Engine;
 
 pub mod audio;
 pub mod editor;
+pub mod engine_choice;
 pub mod file_dialog;
+pub mod gpu_engine;
 pub mod handoff;
 pub mod key_routing;
 pub mod keyboard;
@@ -32,10 +32,10 @@ pub mod voice_source;
 pub mod worker;
 
 use audio::AudioSide;
-use params::{ms_to_model_samples, EngineChoice, SackbutParams};
+use params::{ms_to_model_samples, SackbutParams};
 use shared::{Link, Msg, Status, MODE_INACTIVE, MODE_OFFLINE, MODE_REALTIME};
 use timeline::{RenderMode, Timeline};
-use voice_source::{default_slot, resolve_persisted, VoiceSlot, MAX_VOICES};
+use voice_source::{default_slot, resolve_persisted, VoiceSlot};
 use worker::{DebugHooks, WorkerHandle, WorkerSetup};
 
 /// Capacity of the audio → worker event queue (messages).
@@ -101,15 +101,6 @@ impl Sackbut {
         self.audio = None;
     }
 
-    fn engine_line(choice: EngineChoice, engine: &NativeEngine) -> String {
-        let cpu = format!("CPU: native engine ({} kernels)", engine.isa());
-        match choice {
-            EngineChoice::Cpu => cpu,
-            EngineChoice::Auto => format!("Auto: {cpu} (this build has no GPU engine library)"),
-            EngineChoice::Gpu => format!("GPU asked for, but this build has no GPU engine library (the torch engine is not bundled); playing on {cpu}"),
-        }
-    }
-
     fn write_stats(&self) {
         if let Ok(path) = std::env::var(ENV_STATS_FILE) {
             if let Err(e) = std::fs::write(&path, self.status.stats_json()) {
@@ -163,8 +154,8 @@ impl Plugin for Sackbut {
             Ok(s) => s,
             Err(e) => return self.fail(e),
         };
-        let engine = match NativeEngine::new(&slot.voice, MAX_VOICES) {
-            Ok(e) => e,
+        let chosen = match engine_choice::build(self.params.engine.value(), &slot.voice) {
+            Ok(c) => c,
             Err(e) => {
                 let why = format!("{}: {e} — playing the default voice instead", slot.origin.as_persisted());
                 slot = match default_slot() {
@@ -173,13 +164,15 @@ impl Plugin for Sackbut {
                 };
                 *self.status.voice_message.lock() = why;
                 self.status.set_voice(slot.clone());
-                match NativeEngine::new(&slot.voice, MAX_VOICES) {
-                    Ok(e) => e,
+                match engine_choice::build(self.params.engine.value(), &slot.voice) {
+                    Ok(c) => c,
                     Err(e) => return self.fail(format!("the default voice does not load: {e}")),
                 }
             }
         };
-        *self.status.engine_line.lock() = Self::engine_line(self.params.engine.value(), &engine);
+        *self.status.engine_line.lock() = chosen.line;
+        *self.status.engine_choice.lock() = Some(self.params.engine.value());
+        let engine = chosen.engine;
         let rate_hz = config.sample_rate.round().max(1.0) as u32;
         let lookahead = ms_to_model_samples(self.params.lookahead_ms.value());
         let t = Timeline::plan(
@@ -201,7 +194,7 @@ impl Plugin for Sackbut {
         let setup = WorkerSetup {
             timeline: t,
             slot,
-            engine: Box::new(engine),
+            engine,
             settings: AudioSide::initial_settings(&self.params),
             release_override: ms_to_model_samples(self.params.release_ms.value()),
             link: link.clone(),

@@ -11,10 +11,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use crossbeam_channel::Sender;
 use nice_plug_egui::RepaintNotifier;
 use parking_lot::Mutex;
-use sackbut_model::engine::native::NativeEngine;
 
+use crate::engine_choice::DynEngine;
 use crate::keyboard::KeyEvent;
 use crate::live_voices::EventKind;
+use crate::params::EngineChoice;
 use crate::voice_source::VoiceSlot;
 
 pub use crate::handoff::{pack, unpack, Link};
@@ -48,7 +49,7 @@ pub struct VoiceSwap {
     /// The voice.
     pub slot: VoiceSlot,
     /// Its engine, `MAX_VOICES` rows.
-    pub engine: Box<NativeEngine>,
+    pub engine: DynEngine,
 }
 
 /// Main thread / editor → worker.
@@ -123,8 +124,11 @@ pub struct Status {
     pub card: Mutex<VoiceCard>,
     /// The last voice message (load error, fallback), empty if none.
     pub voice_message: Mutex<String>,
-    /// The engine line ("CPU (native, AVX2)" and why not GPU).
+    /// The engine line ("CPU: native engine (AVX2 kernels)", and why not the GPU).
     pub engine_line: Mutex<String>,
+    /// The Engine parameter the playing engine was built for (`None` before the first
+    /// activation): when the parameter changes, the worker has the engine rebuilt.
+    pub engine_choice: Mutex<Option<EngineChoice>>,
     /// A voice file is being loaded.
     pub loading: AtomicBool,
     /// The running worker, for voice swaps.
@@ -174,6 +178,7 @@ impl Default for Status {
             card: Mutex::new(VoiceCard::default()),
             voice_message: Mutex::new(String::new()),
             engine_line: Mutex::new(String::new()),
+            engine_choice: Mutex::new(None),
             loading: AtomicBool::new(false),
             control: Mutex::new(None),
             restart_needed: AtomicBool::new(false),

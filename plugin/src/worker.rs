@@ -30,13 +30,14 @@ use crossbeam_channel::{Receiver, Sender};
 use ringbuf::traits::{Consumer, Observer, Producer};
 use ringbuf::{HeapCons, HeapProd};
 use sackbut_model::engine::native::NativeEngine;
-use sackbut_model::engine::Engine;
+use sackbut_model::engine::EngineError;
 use sackbut_model::MODEL_RATE_HZ;
 
 use crate::key_routing::KeyRouting;
 use crate::keyboard::Keyboard;
 use crate::live_voices::{EventKind, LiveSettings, LiveVoices, TimedEvent};
 use crate::handoff::position_in;
+use crate::engine_choice::{cpu_line, DynEngine};
 use crate::load_governor::{LoadGovernor, Verdict};
 use crate::params::SackbutParams;
 use crate::shared::{Control, Link, Msg, Status, StreamSettings};
@@ -65,7 +66,7 @@ pub struct WorkerSetup {
     /// The voice.
     pub slot: VoiceSlot,
     /// Its engine, [`MAX_VOICES`] rows.
-    pub engine: Box<NativeEngine>,
+    pub engine: DynEngine,
     /// Settings at the start of the stream.
     pub settings: StreamSettings,
     /// Release override in model samples (0: the voice's own).
@@ -143,7 +144,7 @@ impl Drop for WorkerHandle {
 struct Worker {
     t: Timeline,
     slot: VoiceSlot,
-    engine: Box<NativeEngine>,
+    engine: DynEngine,
     decode: [f32; 256],
     live: LiveVoices,
     keyboard: Keyboard,
@@ -319,7 +320,10 @@ impl Worker {
                 self.live.restart_sounding_notes();
             }
         }
-        let result = self.live.render_frame(self.engine.as_mut(), &self.decode, &mut self.frame);
+        let mut result = self.live.render_frame(self.engine.as_mut(), &self.decode, &mut self.frame);
+        if result.as_ref().err() == Some(&EngineError::DeviceFailed) && self.fall_back_to_cpu() {
+            result = self.live.render_frame(self.engine.as_mut(), &self.decode, &mut self.frame);
+        }
         let rows = match result {
             Ok(report) => report.active_rows,
             Err(e) => {
@@ -416,10 +420,42 @@ impl Worker {
         self.status.shed_voices.fetch_add((n - cap) as u64, Ordering::Relaxed);
     }
 
-    /// A state restored while playing may name another voice: load it as the editor does.
+    /// The GPU engine failed (a CUDA error): the native engine takes the same voice over, and
+    /// the notes sounding fade out over this frame and start again at the next one (a fresh
+    /// engine's rows hold none of their state). Whether the engine was replaced.
+    fn fall_back_to_cpu(&mut self) -> bool {
+        let why = self.engine.failure().unwrap_or("unknown failure").to_string();
+        nice_plug::nice_error!("Sackbut: the GPU engine failed: {why}");
+        match NativeEngine::new(&self.slot.voice, MAX_VOICES) {
+            Ok(native) => {
+                *self.status.engine_line.lock() = format!("the GPU engine failed ({why}); playing on {}", cpu_line(&native));
+                let temperature = self.live.temperature();
+                self.engine = Box::new(native);
+                self.engine.set_temperature(temperature);
+                self.live.restart_sounding_notes();
+                true
+            }
+            Err(e) => {
+                *self.status.engine_line.lock() = format!("the GPU engine failed ({why}) and the CPU engine cannot start ({e})");
+                false
+            }
+        }
+    }
+
+    /// A state restored while playing may name another voice: load it as the editor does. A
+    /// change of the Engine parameter rebuilds the engine for the voice playing, the same way.
     fn follow_voice_path(&mut self) {
+        if self.status.loading.load(Ordering::Acquire) {
+            return;
+        }
+        let choice = self.params.engine.value();
+        if *self.status.engine_choice.lock() != Some(choice) {
+            let playing = self.status.voice.lock().as_ref().map(|s| s.origin.as_persisted().to_string()).unwrap_or_default();
+            crate::editor::load_voice(self.params.clone(), self.status.clone(), playing);
+            return;
+        }
         let wanted = self.params.voice_path.read();
-        if *wanted == self.asked_path || self.status.loading.load(Ordering::Acquire) {
+        if *wanted == self.asked_path {
             return;
         }
         let playing = self.status.voice.lock().as_ref().is_some_and(|s| s.origin.as_persisted() == wanted.as_str());
@@ -468,25 +504,25 @@ mod tests {
     use crate::timeline::RenderMode;
     use crate::voice_source::default_slot;
     use ringbuf::traits::Split;
+    use sackbut_model::conditioning::Conditioning;
+    use sackbut_model::engine::Engine;
     use ringbuf::HeapRb;
 
-    /// The worker driven by a stand-in audio thread: a note plays, a new voice takes over half
-    /// way without a gap, and the worker stops when asked.
-    #[test]
-    fn the_worker_plays_a_note_swaps_the_voice_and_stops() {
+    /// Drives a worker on `engine` as a stand-in audio thread would: a note at the start, 16 000
+    /// samples consumed, `each(samples so far, worker)` after every read. Returns the samples and
+    /// the note-on's sample; the worker is stopped.
+    fn play(engine: DynEngine, status: Arc<Status>, mut each: impl FnMut(usize, &WorkerHandle)) -> (Vec<f32>, usize) {
         let slot = default_slot().unwrap();
-        let engine = NativeEngine::new(&slot.voice, MAX_VOICES).unwrap();
         let hp = slot.voice.meta.hparams;
         let t = Timeline::plan(48_000, 512, RenderMode::Realtime, engine.top_frame(), 0, hp.horizon);
         let (mut events, ev_cons) = HeapRb::<Msg>::new(64).split();
         let (s_prod, mut samples) = HeapRb::<f32>::new(t.ring_capacity).split();
         let link = Arc::new(Link::default());
-        let status = Arc::new(Status::default());
         let settings = StreamSettings { polyphony: 8, release: 0, seed: 1, temperature: 1.0 };
         let mut worker = WorkerHandle::spawn(WorkerSetup {
             timeline: t,
-            slot: slot.clone(),
-            engine: Box::new(engine),
+            slot,
+            engine,
             settings,
             release_override: 0,
             link: link.clone(),
@@ -501,29 +537,100 @@ mod tests {
         events.try_push(Msg::Key { t: on, ev: KeyEvent::On { channel: 0, key: 72, velocity: 100 } }).unwrap();
         let mut got = Vec::new();
         let mut buf = [0f32; 256];
-        let mut swapped = false;
         let deadline = Instant::now() + Duration::from_secs(30);
         while got.len() < 16_000 && Instant::now() < deadline {
             let n = samples.pop_slice(&mut buf);
             got.extend_from_slice(&buf[..n]);
             link.publish_consumed(0, got.len() as u64);
-            if got.len() >= 8_000 && !swapped {
-                let engine = Box::new(NativeEngine::new(&slot.voice, MAX_VOICES).unwrap());
-                worker.control().send(Control::Swap(Box::new(VoiceSwap { slot: slot.clone(), engine }))).unwrap();
-                swapped = true;
-            }
+            each(got.len(), &worker);
             worker.thread().unwrap().unpark();
             if n == 0 {
                 thread::sleep(Duration::from_millis(1));
             }
         }
         assert!(got.len() >= 16_000, "the worker stalled at {} samples", got.len());
-        let on = on as usize;
-        assert!(got[..on].iter().all(|&v| v == 0.0), "sound before the note");
-        assert!(got[on..8_000].iter().any(|&v| v != 0.0), "the note does not sound");
-        assert!(got[8_400..16_000].iter().any(|&v| v != 0.0), "the note stops at the voice swap");
         assert!(got.iter().all(|v| v.is_finite()));
         worker.stop();
         assert!(!link.worker_alive());
+        (got, on as usize)
+    }
+
+    /// The worker driven by a stand-in audio thread: a note plays, a new voice takes over half
+    /// way without a gap, and the worker stops when asked.
+    #[test]
+    fn the_worker_plays_a_note_swaps_the_voice_and_stops() {
+        let slot = default_slot().unwrap();
+        let engine = Box::new(NativeEngine::new(&slot.voice, MAX_VOICES).unwrap());
+        let mut swapped = false;
+        let (got, on) = play(engine, Arc::new(Status::default()), |n, worker| {
+            if n >= 8_000 && !swapped {
+                let engine = Box::new(NativeEngine::new(&slot.voice, MAX_VOICES).unwrap());
+                worker.control().send(Control::Swap(Box::new(VoiceSwap { slot: slot.clone(), engine }))).unwrap();
+                swapped = true;
+            }
+        });
+        assert!(got[..on].iter().all(|&v| v == 0.0), "sound before the note");
+        assert!(got[on..8_000].iter().any(|&v| v != 0.0), "the note does not sound");
+        assert!(got[8_400..16_000].iter().any(|&v| v != 0.0), "the note stops at the voice swap");
+    }
+
+    /// The native engine until its `fail_at`-th block with voices, then a device failure, as
+    /// the GPU engine reports a CUDA error (no CUDA fault can be caused on purpose here).
+    struct FailsAt {
+        inner: NativeEngine,
+        blocks: usize,
+        fail_at: usize,
+    }
+
+    impl Engine for FailsAt {
+        fn max_batch(&self) -> usize {
+            self.inner.max_batch()
+        }
+        fn top_frame(&self) -> usize {
+            self.inner.top_frame()
+        }
+        fn clock_samples(&self) -> u64 {
+            self.inner.clock_samples()
+        }
+        fn reset_row(&mut self, row: usize, seed: u64) -> Result<(), EngineError> {
+            self.inner.reset_row(row, seed)
+        }
+        fn set_temperature(&mut self, temperature: f32) {
+            self.inner.set_temperature(temperature)
+        }
+        fn generate(&mut self, rows: &[usize], cond: &[&[Conditioning]], out: &mut [&mut [u8]]) -> Result<(), EngineError> {
+            if !rows.is_empty() {
+                self.blocks += 1;
+                if self.blocks >= self.fail_at {
+                    return Err(EngineError::DeviceFailed);
+                }
+            }
+            self.inner.generate(rows, cond, out)
+        }
+        fn skip(&mut self, samples: usize) {
+            self.inner.skip(samples)
+        }
+        fn failure(&self) -> Option<&str> {
+            (self.blocks >= self.fail_at).then_some("device lost")
+        }
+    }
+
+    /// A GPU engine that fails mid-note hands the voice to the native engine: the note goes on,
+    /// the engine line says what happened.
+    #[test]
+    fn a_failed_gpu_engine_hands_the_notes_to_the_cpu_engine() {
+        let slot = default_slot().unwrap();
+        let inner = NativeEngine::new(&slot.voice, MAX_VOICES).unwrap();
+        let status = Arc::new(Status::default());
+        let (got, on) = play(Box::new(FailsAt { inner, blocks: 0, fail_at: 20 }), status.clone(), |_, _| {});
+        let line = status.engine_line.lock().clone();
+        assert!(line.starts_with("the GPU engine failed (device lost); playing on CPU: native engine ("), "{line}");
+        let frame = slot.voice.meta.hparams.top_frame();
+        // 20 frames from the note-on at 16 kHz, 3 output samples each at 48 kHz; then two more
+        // frames for the hand-over: the note sounds again after it.
+        let handed_over = on + 22 * 3 * frame;
+        assert!(handed_over < 14_000);
+        assert!(got[on..handed_over].iter().any(|&v| v != 0.0), "the note does not sound");
+        assert!(got[handed_over..16_000].iter().any(|&v| v != 0.0), "the note stops when the GPU engine fails");
     }
 }

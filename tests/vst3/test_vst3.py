@@ -87,8 +87,8 @@ def yin_hz(x, rate, fmin=50.0, fmax=1000.0, threshold=0.2):
 def plugin():
     if not BUNDLE.exists():
         if os.environ.get("SACKBUT_REQUIRE_BUNDLES") == "1":
-            pytest.fail(f"{BUNDLE} is missing: build it with `cargo xtask bundle sackbut-plugin --release`")
-        pytest.skip(f"{BUNDLE} is missing: build it with `cargo xtask bundle sackbut-plugin --release`")
+            pytest.fail(f"{BUNDLE} is missing: build it with `bash scripts/bundle.sh`")
+        pytest.skip(f"{BUNDLE} is missing: build it with `bash scripts/bundle.sh`")
     p = pedalboard.load_plugin(str(BUNDLE))
     assert p.is_instrument
     return p

@@ -36,7 +36,7 @@ pub fn clap_bundle() -> Option<PathBuf> {
     if p.exists() {
         return Some(p);
     }
-    let msg = format!("{} is missing: build it with `cargo xtask bundle sackbut-plugin --release`", p.display());
+    let msg = format!("{} is missing: build it with `bash scripts/bundle.sh`", p.display());
     if std::env::var("SACKBUT_REQUIRE_BUNDLES").is_ok_and(|v| v == "1") {
         panic!("{msg}");
     }
@@ -291,6 +291,17 @@ impl Instance {
     /// event; in time order) and renders `frames` samples; then deactivates.
     pub fn render(&mut self, rate: f64, blocks: &[usize], frames: usize, events: &[(u64, Event)]) -> Render {
         self.render_with_actions(rate, blocks, frames, events, false, Vec::new())
+    }
+
+    /// The test phrase ([`phrase::PHRASE`]) at `rate`, blocks cycling through `blocks`, rendered
+    /// for the phrase plus the latency (so the compensated output covers the whole phrase).
+    pub fn render_phrase(&mut self, rate: u32, blocks: &[usize]) -> Render {
+        let events = phrase::at_rate(phrase::PHRASE, rate);
+        let probe = self.render(rate as f64, &[64], 64, &[]);
+        let frames = phrase::ms(phrase::PHRASE_MS, rate) + probe.latency as usize;
+        let r = self.render(rate as f64, blocks, frames, &events);
+        assert_eq!(r.latency, probe.latency, "latency is constant");
+        r
     }
 
     /// As [`Self::render`], but each block starts when a real audio device would ask for it

@@ -47,6 +47,16 @@ pub fn render_16k_rows(voice: &Voice, notes: &[ScoreNote], len: usize, seed: u64
     out
 }
 
+/// What a bounce of the test phrase ([`crate::phrase::PHRASE`]) with the default voice, seed 0,
+/// temperature 1 and polyphony 8 must equal at `rate`, once its latency is compensated.
+pub fn phrase_reference(rate: u32) -> Vec<f32> {
+    use crate::phrase::{to_midi, PHRASE, PHRASE_MS};
+    let score = sackbut_model::score::parse_midi(&to_midi(PHRASE, PHRASE_MS)).expect("the phrase's MIDI");
+    let voice = sackbut_plugin::voice_source::default_voice().expect("the default voice");
+    let x = render_16k(&voice, &score.notes, (PHRASE_MS * 16) as usize, 0, 1.0, 8);
+    resample_like_trainer(&x, rate)
+}
+
 /// `trainer render`'s resampling: whole FFT chunks from the start, delay dropped,
 /// round(len · to / 16000) samples.
 pub fn resample_like_trainer(x: &[f32], to_hz: u32) -> Vec<f32> {

@@ -2,8 +2,8 @@
 //! the offline reference render, state.
 
 use sackbut_clap_host::analysis::{cents, key_hz, peak_db, rms_db, yin_hz};
-use sackbut_clap_host::phrase::{at_rate, ms, to_midi, FIRST_ON_MS, LAST_OFF_MS, PHRASE, PHRASE_MS, SOLOS};
-use sackbut_clap_host::reference::{render_16k, render_16k_rows, resample_like_trainer};
+use sackbut_clap_host::phrase::{ms, to_midi, FIRST_ON_MS, LAST_OFF_MS, PHRASE, PHRASE_MS, SOLOS};
+use sackbut_clap_host::reference::{phrase_reference, render_16k_rows};
 use sackbut_clap_host::{clap_bundle, Instance, Render};
 
 /// Odd block sizes, cycled.
@@ -13,13 +13,7 @@ fn render_phrase(rate: u32) -> Option<Render> {
     let bundle = clap_bundle()?;
     let mut inst = Instance::load(&bundle).expect("loads");
     inst.set_offline(true);
-    let events = at_rate(PHRASE, rate);
-    // Render the phrase plus the latency, so the compensated output covers the whole phrase.
-    let probe = inst.render(rate as f64, &[64], 64, &[]);
-    let frames = ms(PHRASE_MS, rate) + probe.latency as usize;
-    let r = inst.render(rate as f64, BLOCKS, frames, &events);
-    assert_eq!(r.latency, probe.latency, "latency is constant");
-    Some(r)
+    Some(inst.render_phrase(rate, BLOCKS))
 }
 
 /// Silence before the first note and after the last release, sound between; returns a report
@@ -107,11 +101,7 @@ fn offline_bounce_equals_the_offline_reference_render() {
     for rate in [44_100u32, 48_000] {
         let Some(r) = render_phrase(rate) else { return };
         let y = r.compensated();
-        let score = sackbut_model::score::parse_midi(&to_midi(PHRASE, PHRASE_MS)).unwrap();
-        let voice = sackbut_plugin::voice_source::default_voice().unwrap();
-        let len16 = (PHRASE_MS * 16) as usize;
-        let x = render_16k(&voice, &score.notes, len16, 0, 1.0, 8);
-        let reference = resample_like_trainer(&x, rate);
+        let reference = phrase_reference(rate);
         let n = reference.len().min(y.len());
         assert!(n >= ms(PHRASE_MS, rate) - 10);
         let first_diff = (0..n).find(|&i| y[i] != reference[i]);
