@@ -1,8 +1,9 @@
 //! The GPU engine library: [`TorchGenerator`] on CUDA (or the CPU) behind the C ABI of
 //! `sackbut_model::engine::gpu_abi`, for the plugin to open at run time.
 //!
-//! Every entry point catches panics (tch panics on a torch error, a CUDA fault among them) and
-//! turns them into [`STATUS_FAILED`] and a message: nothing unwinds into the plugin or the host.
+//! Every entry point that runs torch catches panics (tch panics on a torch error, a CUDA fault
+//! among them) and turns them into [`STATUS_FAILED`] and a message: nothing unwinds into the
+//! plugin or the host. (`set_temperature` and `skip` only store a number.)
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;

@@ -1,12 +1,13 @@
 //! The built library (`libsackbut_gpu_engine.so`) opened as the plugin opens it, through
 //! `sackbut_model::engine::gpu_client`, against the torch engine run in this process: the same
 //! voice, resets, temperature and blocks give the same codes, sample for sample. On the CPU
-//! device, so it runs on any machine; CUDA is the same code with another device.
+//! device, so it runs on any machine; on a GPU machine `SACKBUT_ABI_TEST_DEVICE=cuda` runs the
+//! same comparison on CUDA device 0.
 
 use std::path::{Path, PathBuf};
 
 use sackbut_model::conditioning::Conditioning;
-use sackbut_model::engine::gpu_abi::{DEVICE_CPU, LIBRARY_FILE};
+use sackbut_model::engine::gpu_abi::{DEVICE_CPU, DEVICE_CUDA, LIBRARY_FILE};
 use sackbut_model::engine::gpu_client::{GpuEngine, GpuLibrary};
 use sackbut_model::engine::{Engine, EngineError};
 use sackbut_model::torch::{model_on, TorchGenerator};
@@ -21,6 +22,14 @@ fn library_file() -> PathBuf {
 fn library() -> &'static GpuLibrary {
     static LIB: std::sync::OnceLock<GpuLibrary> = std::sync::OnceLock::new();
     LIB.get_or_init(|| GpuLibrary::open(&library_file()).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// The device of the comparison: the CPU, or CUDA with `SACKBUT_ABI_TEST_DEVICE=cuda`.
+fn device() -> (i32, tch::Device) {
+    match std::env::var("SACKBUT_ABI_TEST_DEVICE").as_deref() {
+        Ok("cuda") => (DEVICE_CUDA, tch::Device::Cuda(0)),
+        _ => (DEVICE_CPU, tch::Device::Cpu),
+    }
 }
 
 fn default_voice() -> Voice {
@@ -70,13 +79,14 @@ fn session(e: &mut dyn Engine) -> Vec<Vec<u8>> {
 #[test]
 fn the_library_generates_what_the_torch_engine_generates() {
     let voice = default_voice();
-    let mut through_abi = GpuEngine::new(library(), &voice, 4, DEVICE_CPU).unwrap();
+    let (code, device) = device();
+    let mut through_abi = GpuEngine::new(library(), &voice, 4, code).unwrap();
     assert_eq!(through_abi.top_frame(), voice.meta.hparams.top_frame());
     let a = session(&mut through_abi);
     assert_eq!(through_abi.clock_samples(), 9 * through_abi.top_frame() as u64);
 
-    let (_vs, model) = model_on(&voice, tch::Device::Cpu).unwrap();
-    let mut direct = TorchGenerator::new(&model, tch::Device::Cpu, 4, 0, 1.0);
+    let (_vs, model) = model_on(&voice, device).unwrap();
+    let mut direct = TorchGenerator::new(&model, device, 4, 0, 1.0);
     let b = session(&mut direct);
     assert_eq!(a.len(), b.len());
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
