@@ -10,65 +10,13 @@ use nice_plug::editor::dpi::LogicalSize;
 use nice_plug_egui::widgets::ParamSlider;
 use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp};
 
-use crate::engine_choice;
 use crate::file_dialog::{Picked, VoiceDialog};
 use crate::params::SackbutParams;
-use crate::shared::{Control, Status, VoiceSwap, MODE_OFFLINE, MODE_REALTIME};
-use crate::voice_source::{default_slot, read_voice_file};
+use crate::loader::load_voice;
+use crate::shared::{Status, MODE_OFFLINE, MODE_REALTIME};
 
 /// The editor's size (logical pixels).
 pub const EDITOR_SIZE: (f64, f64) = (560.0, 600.0);
-
-/// Loads the voice at `path` ("" for the default voice) on a new thread; on success it plays
-/// from the next frame (swapped in with a short fade) and its path is saved with the project;
-/// on failure the current voice keeps playing and the message says why.
-pub fn load_voice(params: Arc<SackbutParams>, status: Arc<Status>, path: String) {
-    if status.loading.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    let spawned = std::thread::Builder::new().name("sackbut-voice-loader".into()).spawn({
-        let status = status.clone();
-        move || {
-            // The Engine parameter this load builds for; the worker asks for a new load when it
-            // changes (not again for the same value, whatever the outcome).
-            let choice = params.engine.value();
-            *status.engine_choice.lock() = Some(choice);
-            let path = path.trim().to_string();
-            let result = if path.is_empty() { default_slot() } else { read_voice_file(&path) };
-            match result {
-                Ok(slot) => {
-                    let control = status.control.lock().clone();
-                    if let Some(tx) = control {
-                        match engine_choice::build(choice, &slot.voice) {
-                            Ok(chosen) => {
-                                let _ = tx.send(Control::Swap(Box::new(VoiceSwap { slot: slot.clone(), engine: chosen.engine })));
-                                *status.engine_line.lock() = chosen.line;
-                            }
-                            Err(e) => {
-                                *status.voice_message.lock() = format!("{path}: {e}");
-                                status.loading.store(false, Ordering::Release);
-                                return;
-                            }
-                        }
-                    }
-                    *params.voice_path.write() = path;
-                    status.voice_message.lock().clear();
-                    status.set_voice(slot);
-                }
-                Err(e) => {
-                    let playing = status.card.lock().name.clone();
-                    *status.voice_message.lock() = format!("{e} — still playing \"{playing}\"");
-                }
-            }
-            status.loading.store(false, Ordering::Release);
-            status.repaint.request_repaint();
-        }
-    });
-    if spawned.is_err() {
-        status.loading.store(false, Ordering::Release);
-        *status.voice_message.lock() = "cannot start a thread to load the voice".into();
-    }
-}
 
 /// The editor's state.
 pub struct SackbutEditor {
@@ -249,6 +197,7 @@ impl SackbutEditor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::voice_source::default_slot;
     use nice_plug::context::gui::GuiContextInner;
     use nice_plug::context::PluginApi;
     use nice_plug::prelude::{ParamPtr, PluginState};

@@ -24,6 +24,7 @@ pub mod key_routing;
 pub mod keyboard;
 pub use sackbut_model::live_voices;
 pub mod load_governor;
+pub mod loader;
 pub mod params;
 pub mod resampler;
 pub mod shared;
@@ -224,6 +225,7 @@ impl Plugin for Sackbut {
         let counters = [
             &st.underruns,
             &st.underrun_samples,
+            &st.audio_waits,
             &st.dropped_events,
             &st.generated_samples,
             &st.last_underrun_at,

@@ -443,15 +443,13 @@ impl Worker {
     }
 
     /// A state restored while playing may name another voice: load it as the editor does. A
-    /// change of the Engine parameter rebuilds the engine for the voice playing, the same way.
+    /// change of the Engine parameter rebuilds the engine for the voice playing.
     fn follow_voice_path(&mut self) {
         if self.status.loading.load(Ordering::Acquire) {
             return;
         }
-        let choice = self.params.engine.value();
-        if *self.status.engine_choice.lock() != Some(choice) {
-            let playing = self.status.voice.lock().as_ref().map(|s| s.origin.as_persisted().to_string()).unwrap_or_default();
-            crate::editor::load_voice(self.params.clone(), self.status.clone(), playing);
+        if *self.status.engine_choice.lock() != Some(self.params.engine.value()) {
+            crate::loader::rebuild_engine(self.params.clone(), self.status.clone());
             return;
         }
         let wanted = self.params.voice_path.read();
@@ -462,7 +460,7 @@ impl Worker {
         self.asked_path = wanted.clone();
         drop(wanted);
         if !playing {
-            crate::editor::load_voice(self.params.clone(), self.status.clone(), self.asked_path.clone());
+            crate::loader::load_voice(self.params.clone(), self.status.clone(), self.asked_path.clone());
         }
     }
 
