@@ -285,8 +285,7 @@ impl AudioSide {
                 if last_progress.elapsed() > OFFLINE_STALL_TIMEOUT {
                     break;
                 }
-                self.wake_worker();
-                std::thread::sleep(Duration::from_micros(50));
+                self.nap();
             }
         }
         self.items_popped += got as u64;
@@ -338,8 +337,14 @@ impl AudioSide {
     fn wait_for(&mut self, mut ready: impl FnMut(&mut Self) -> bool) {
         let start = Instant::now();
         while !ready(self) && self.link.worker_alive() && start.elapsed() < OFFLINE_STALL_TIMEOUT {
-            self.wake_worker();
-            std::thread::sleep(Duration::from_micros(50));
+            self.nap();
         }
+    }
+
+    /// Offline only: wakes the worker and sleeps briefly, counted in `Status::audio_waits`.
+    fn nap(&self) {
+        self.status.audio_waits.fetch_add(1, Ordering::Relaxed);
+        self.wake_worker();
+        std::thread::sleep(Duration::from_micros(50));
     }
 }

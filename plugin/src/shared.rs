@@ -145,6 +145,9 @@ pub struct Status {
     pub underruns: AtomicU64,
     /// Model samples output as silence because they were late.
     pub underrun_samples: AtomicU64,
+    /// Times the audio thread slept waiting for the worker: only an offline render may (a
+    /// realtime block that waited would be a glitch; the tests hold this at 0 there).
+    pub audio_waits: AtomicU64,
     /// Events dropped (queue full or too late).
     pub dropped_events: AtomicU64,
     /// 1 + the host sample (since the last reset) of the last block with an underrun; 0: none.
@@ -187,6 +190,7 @@ impl Default for Status {
             ring_target: AtomicU32::new(0),
             underruns: AtomicU64::new(0),
             underrun_samples: AtomicU64::new(0),
+            audio_waits: AtomicU64::new(0),
             dropped_events: AtomicU64::new(0),
             last_underrun_at: AtomicU64::new(0),
             nonfinite_frames: AtomicU64::new(0),
@@ -233,6 +237,7 @@ impl Status {
             "engine": self.engine_line.lock().clone(),
             "underruns": r(&self.underruns),
             "underrun_samples": r(&self.underrun_samples),
+            "audio_waits": r(&self.audio_waits),
             "dropped_events": r(&self.dropped_events),
             "last_underrun_at_host_sample": r(&self.last_underrun_at).checked_sub(1),
             "nonfinite_frames": r(&self.nonfinite_frames),

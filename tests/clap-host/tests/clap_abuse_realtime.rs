@@ -4,8 +4,6 @@
 //! bundle aborts if it does), block, output a non-finite sample or leave a note sounding. Its
 //! own test binary (process): it sets the stats variable the plugin reads.
 
-use std::time::Duration;
-
 use sackbut_clap_host::analysis::{peak_db, rms_db};
 use sackbut_clap_host::phrase::ms;
 use sackbut_clap_host::{clap_bundle, Event, Instance, MainThreadAction, StatsFile};
@@ -55,9 +53,9 @@ fn live_voice_swap_with_eight_notes_odd_blocks_engine_switch_and_mid_note_deacti
     assert!(bad.is_none(), "a non-finite sample at {}", bad.unwrap());
     assert_eq!(s["mode"], "realtime");
     assert_eq!(s["voice"], "swapped-in voice", "the restored state's voice did not take over while playing: {s}");
-    // Blocks of 8192 samples last 170 ms: 50 ms is far from waiting on the worker, and leaves room
-    // for a preempted call on a loaded machine.
-    assert!(r.longest_call < Duration::from_millis(50), "a process call took {:?}", r.longest_call);
+    // Never blocked, through the voice swap and the engine changes: the audio thread's only
+    // waits are offline ones, and it counts them.
+    assert_eq!(s["audio_waits"], 0, "the audio thread waited in realtime mode: {s}");
     let y = r.compensated();
     assert!(y[ms(300, rate)..ms(2500, rate)].iter().any(|&v| v != 0.0), "the chord does not sound live");
     let tail = &y[ms(quiet_ms, rate)..];

@@ -6,8 +6,6 @@
 //! completely and exactly. Its own test binary (process): it sets environment variables the
 //! plugin reads at activation.
 
-use std::time::Duration;
-
 use sackbut_clap_host::analysis::{peak_db, rms_db};
 use sackbut_clap_host::phrase::{ms, to_midi, Step};
 use sackbut_clap_host::reference::{render_16k, resample_like_trainer};
@@ -53,7 +51,9 @@ fn an_overloaded_engine_sheds_voices_live_recovers_and_still_bounces_exactly() {
     );
     assert_eq!(s["mode"], "realtime");
     assert!(r.left.iter().all(|v| v.is_finite()), "non-finite output");
-    assert!(r.longest_call < Duration::from_millis(10), "a process call took {:?}", r.longest_call);
+    // Never blocked: the audio thread's only waits are the offline ones, counted (part 2 shows
+    // the count moves). The longest call is printed above, not asserted: machines are noisy.
+    assert_eq!(s["audio_waits"], 0, "the audio thread waited in realtime mode: {s}");
     // At most three rows keep up (3² / 12.8 < 1 < 4² / 12.8): at least five of eight are stopped.
     assert!(s["shed_voices"].as_u64().unwrap() >= 5, "voices were not shed: {s}");
     assert!(s["underruns"].as_u64().unwrap() > 0, "an overload with no underrun counted: {s}");
@@ -93,6 +93,7 @@ fn an_overloaded_engine_sheds_voices_live_recovers_and_still_bounces_exactly() {
     eprintln!("offline overload: {s}; rendered {:.1} s in {:.1} s", len_ms as f64 / 1000.0, a.wall.as_secs_f64());
     assert_eq!(s["mode"], "offline");
     assert_eq!((s["shed_voices"].as_u64(), s["underruns"].as_u64()), (Some(0), Some(0)), "offline never sheds or underruns: {s}");
+    assert!(s["audio_waits"].as_u64().unwrap() > 0, "a bounce through an engine slower than real time never waited for it: {s}");
     let b = bounce();
     assert!(a.left == b.left, "two bounces with the same seed differ");
     let score = sackbut_model::score::parse_midi(&to_midi(&steps, len_ms)).unwrap();

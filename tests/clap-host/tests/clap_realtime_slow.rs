@@ -1,8 +1,6 @@
 //! Sackbut.clap in realtime mode, driven at the pace of a real audio device. Its own test binary
 //! (process): it sets environment variables the plugin reads at activation.
 
-use std::time::Duration;
-
 use sackbut_clap_host::analysis::{peak_db, rms_db};
 use sackbut_clap_host::phrase::{at_rate, ms, PHRASE};
 use sackbut_clap_host::{clap_bundle, Instance, StatsFile};
@@ -33,6 +31,8 @@ fn realtime_with_a_slow_engine_counts_underruns_outputs_silence_and_never_blocks
     eprintln!("slow engine: {s}; longest process call {:?}; peak {:.1} dBFS", r.longest_call, peak_db(&r.left));
     assert_eq!(s["mode"], "realtime");
     assert!(s["underruns"].as_u64().unwrap() > 10, "underruns were not counted: {s}");
-    assert!(r.longest_call < Duration::from_millis(10), "a process call took {:?}", r.longest_call);
+    // Never blocked: the audio thread's only waits are offline ones, and it counts them (the
+    // overload test shows the count moving in an offline bounce).
+    assert_eq!(s["audio_waits"], 0, "the audio thread waited in realtime mode: {s}");
     assert!(rms_db(&r.left) < -60.0 && peak_db(&r.left) < -40.0, "late samples must come out as silence");
 }
