@@ -87,14 +87,7 @@ fn create_engine(voice: &[u8], max_batch: usize, device_code: i32) -> Result<Box
     Ok(Box::new(LoadedEngine::new(Model { _vs: vs, model }, |m| TorchGenerator::new(&m.model, device, max_batch, 0, 1.0))))
 }
 
-extern "C" fn create(
-    voice: *const u8,
-    voice_len: usize,
-    max_batch: usize,
-    device_code: i32,
-    msg: *mut u8,
-    msg_cap: usize,
-) -> EngineHandle {
+extern "C" fn create(voice: *const u8, voice_len: usize, max_batch: usize, device_code: i32, msg: *mut u8, msg_cap: usize) -> EngineHandle {
     if voice.is_null() {
         unsafe { write_message("no voice bytes", msg, msg_cap) };
         return ptr::null_mut();
@@ -171,10 +164,8 @@ extern "C" fn generate(
         };
         let cond: Vec<&[Conditioning]> =
             cond_ptrs.iter().map(|&p| if len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(p, len) } }).collect();
-        let mut out: Vec<&mut [u8]> = out_ptrs
-            .iter()
-            .map(|&p| if len == 0 { &mut [][..] } else { unsafe { std::slice::from_raw_parts_mut(p, len) } })
-            .collect();
+        let mut out: Vec<&mut [u8]> =
+            out_ptrs.iter().map(|&p| if len == 0 { &mut [][..] } else { unsafe { std::slice::from_raw_parts_mut(p, len) } }).collect();
         e.with_dependent_mut(|_, g| g.generate(rows, &cond, &mut out).map_err(|e| e.to_string()))
     });
     status(result, msg, msg_cap)

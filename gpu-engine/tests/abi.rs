@@ -50,10 +50,8 @@ fn session(e: &mut dyn Engine) -> Vec<Vec<u8>> {
         e.reset_row(row, seed).unwrap();
     }
     let mut block = |e: &mut dyn Engine, rows: &[usize], n: usize, key: u8, t0: u32| {
-        let cond: Vec<Vec<Conditioning>> = rows
-            .iter()
-            .map(|&r| (0..n as u32).map(|i| note(key + r as u8 * 3, 100 - r as u8 * 10, 20_000, t0 + i)).collect())
-            .collect();
+        let cond: Vec<Vec<Conditioning>> =
+            rows.iter().map(|&r| (0..n as u32).map(|i| note(key + r as u8 * 3, 100 - r as u8 * 10, 20_000, t0 + i)).collect()).collect();
         let refs: Vec<&[Conditioning]> = cond.iter().map(|c| c.as_slice()).collect();
         let mut outs = vec![vec![0u8; n]; rows.len()];
         let mut out: Vec<&mut [u8]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();

@@ -150,27 +150,15 @@ pub fn fill(spans: &[NoteSpan], rule: RemainingRule, horizon: u32, start: u64, o
         while first + 1 < spans.len() && spans[first + 1].onset <= t {
             first += 1;
         }
-        *slot = spans
-            .get(first)
-            .and_then(|s| s.at(t, rule, horizon))
-            .unwrap_or(Conditioning::SILENT);
+        *slot = spans.get(first).and_then(|s| s.at(t, rule, horizon)).unwrap_or(Conditioning::SILENT);
     }
 }
 
 /// [`fill`] into three separate streams (the dataset's on-disk layout).
-pub fn fill_streams(
-    spans: &[NoteSpan],
-    rule: RemainingRule,
-    horizon: u32,
-    len: usize,
-) -> (Vec<u8>, Vec<u8>, Vec<u32>) {
+pub fn fill_streams(spans: &[NoteSpan], rule: RemainingRule, horizon: u32, len: usize) -> (Vec<u8>, Vec<u8>, Vec<u32>) {
     let mut c = vec![Conditioning::SILENT; len];
     fill(spans, rule, horizon, 0, &mut c);
-    (
-        c.iter().map(|c| c.note).collect(),
-        c.iter().map(|c| c.velocity).collect(),
-        c.iter().map(|c| c.remaining).collect(),
-    )
+    (c.iter().map(|c| c.note).collect(), c.iter().map(|c| c.velocity).collect(), c.iter().map(|c| c.remaining).collect())
 }
 
 #[cfg(test)]

@@ -400,9 +400,8 @@ impl LiveVoices {
             return i;
         }
         // 4. Steal: the earliest released, else the oldest.
-        let released = (0..n)
-            .filter(|&i| latest(i).is_some_and(|p| p.released_by(t)))
-            .min_by_key(|&i| latest(i).map(|p| (p.note_off, p.serial)));
+        let released =
+            (0..n).filter(|&i| latest(i).is_some_and(|p| p.released_by(t))).min_by_key(|&i| latest(i).map(|p| (p.note_off, p.serial)));
         released.unwrap_or_else(|| (0..n).min_by_key(|&i| latest(i).map_or(0, |p| p.serial)).unwrap_or(0))
     }
 
@@ -638,7 +637,7 @@ mod tests {
         assert_eq!(c(0, 0), Conditioning::SILENT); // 4, 5: before the onset
         assert_eq!(c(0, 1), Conditioning::SILENT);
         assert_eq!((c(0, 2).note, c(0, 2).velocity, c(0, 2).remaining), (60, 127, 100)); // held: saturated
-        // Live rule, no lookahead: saturated until the note-off at 10, then 3, 2, 1.
+                                                                                         // Live rule, no lookahead: saturated until the note-off at 10, then 3, 2, 1.
         let rem: Vec<u32> = (8..12).map(|s| c(1, s - 8).remaining).collect();
         assert_eq!(rem, vec![100, 100, 3, 2]);
         assert_eq!(c(2, 0).remaining, 1);

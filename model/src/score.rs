@@ -116,8 +116,7 @@ pub fn parse_midi(bytes: &[u8]) -> Result<Score, ScoreError> {
 pub fn read_midi(path: &Path) -> Result<Score, ScoreError> {
     let bytes = crate::user_file::read_user_file(path, MAX_MIDI_BYTES, "a MIDI file")
         .map_err(|error| ScoreError::Read { path: path.to_path_buf(), error })?;
-    parse_midi(&bytes)
-        .map_err(|error| ScoreError::InFile { path: path.to_path_buf(), error: Box::new(error) })
+    parse_midi(&bytes).map_err(|error| ScoreError::InFile { path: path.to_path_buf(), error: Box::new(error) })
 }
 
 impl Score {
@@ -143,8 +142,7 @@ impl Score {
             (t as u64).min(u64::from(u32::MAX))
         };
 
-        let mut events: Vec<(u64, u8, TrackEventKind<'static>)> =
-            Vec::with_capacity(2 * self.notes.len() + 1);
+        let mut events: Vec<(u64, u8, TrackEventKind<'static>)> = Vec::with_capacity(2 * self.notes.len() + 1);
         events.push((0, ORDER_TEMPO, TrackEventKind::Meta(MetaMessage::Tempo(DEFAULT_TEMPO_US.into()))));
         for n in &self.notes {
             let on = to_tick(n.on_s);
@@ -168,10 +166,7 @@ impl Score {
             let mut delta = tick - now;
             // A delta wider than 28 bits is bridged with empty markers.
             while delta > max_delta {
-                track.push(TrackEvent {
-                    delta: midly::num::u28::max_value(),
-                    kind: TrackEventKind::Meta(MetaMessage::Marker(b"")),
-                });
+                track.push(TrackEvent { delta: midly::num::u28::max_value(), kind: TrackEventKind::Meta(MetaMessage::Marker(b"")) });
                 delta -= max_delta;
             }
             track.push(TrackEvent { delta: (delta as u32).into(), kind });
@@ -194,11 +189,7 @@ impl Score {
 impl fmt::Display for ScoreNote {
     /// "key 60 vel 100 ch 0 1.000-1.500 s"
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "key {} vel {} ch {} {:.3}-{:.3} s",
-            self.key, self.velocity, self.channel, self.on_s, self.off_s
-        )
+        write!(f, "key {} vel {} ch {} {:.3}-{:.3} s", self.key, self.velocity, self.channel, self.on_s, self.off_s)
     }
 }
 
@@ -258,12 +249,7 @@ impl Clock {
                 if tpq == 0 {
                     return Err(ScoreError::BadTiming("0 ticks per quarter note"));
                 }
-                Ok(Clock::Metrical {
-                    ticks_per_quarter: tpq,
-                    seg_tick: 0,
-                    seg_tick_us: 0,
-                    tempo_us: u64::from(DEFAULT_TEMPO_US),
-                })
+                Ok(Clock::Metrical { ticks_per_quarter: tpq, seg_tick: 0, seg_tick_us: 0, tempo_us: u64::from(DEFAULT_TEMPO_US) })
             }
             Timing::Timecode(fps, ticks_per_frame) => {
                 if ticks_per_frame == 0 {
@@ -436,12 +422,8 @@ fn parse_midi_capped(bytes: &[u8], max_notes: usize, max_events: usize) -> Resul
                 TrackEventKind::Midi { channel, message } => {
                     let ch = channel.as_int();
                     match message {
-                        MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => {
-                            Ev::On { ch, key: key.as_int(), vel: vel.as_int() }
-                        }
-                        MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => {
-                            Ev::Off { ch, key: key.as_int() }
-                        }
+                        MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => Ev::On { ch, key: key.as_int(), vel: vel.as_int() },
+                        MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => Ev::Off { ch, key: key.as_int() },
                         MidiMessage::Controller { controller, value } => match controller.as_int() {
                             64 => Ev::Pedal { ch, down: value.as_int() >= 64 },
                             120 => Ev::SoundOff { ch },
@@ -480,8 +462,7 @@ fn parse_midi_capped(bytes: &[u8], max_notes: usize, max_events: usize) -> Resul
                     }
                     notes.end(ch, key, open, s)?;
                 }
-                chan.keys[key as usize] =
-                    Some(Open { on_tick: tick, on_s: s, velocity: vel, released: false });
+                chan.keys[key as usize] = Some(Open { on_tick: tick, on_s: s, velocity: vel, released: false });
             }
             Ev::Off { ch, key } => {
                 let chan = &mut channels[ch as usize];
@@ -538,11 +519,7 @@ fn parse_midi_capped(bytes: &[u8], max_notes: usize, max_events: usize) -> Resul
         return Err(ScoreError::NoNotes);
     }
     notes.sort_by(|a, b| {
-        a.on_s
-            .total_cmp(&b.on_s)
-            .then(a.key.cmp(&b.key))
-            .then(a.channel.cmp(&b.channel))
-            .then(a.off_s.total_cmp(&b.off_s))
+        a.on_s.total_cmp(&b.on_s).then(a.key.cmp(&b.key)).then(a.channel.cmp(&b.channel)).then(a.off_s.total_cmp(&b.off_s))
     });
     Ok(Score { notes, end_s })
 }
@@ -555,16 +532,10 @@ mod tests {
     type Timed = (u32, TrackEventKind<'static>);
 
     fn on(ch: u8, key: u8, vel: u8) -> TrackEventKind<'static> {
-        TrackEventKind::Midi {
-            channel: u4::from(ch),
-            message: MidiMessage::NoteOn { key: u7::from(key), vel: u7::from(vel) },
-        }
+        TrackEventKind::Midi { channel: u4::from(ch), message: MidiMessage::NoteOn { key: u7::from(key), vel: u7::from(vel) } }
     }
     fn off(ch: u8, key: u8) -> TrackEventKind<'static> {
-        TrackEventKind::Midi {
-            channel: u4::from(ch),
-            message: MidiMessage::NoteOff { key: u7::from(key), vel: u7::from(64) },
-        }
+        TrackEventKind::Midi { channel: u4::from(ch), message: MidiMessage::NoteOff { key: u7::from(key), vel: u7::from(64) } }
     }
     fn cc(ch: u8, controller: u8, value: u8) -> TrackEventKind<'static> {
         TrackEventKind::Midi {
@@ -648,13 +619,7 @@ mod tests {
             tpq480(),
             vec![
                 vec![(0, tempo(250_000)), (480, tempo(1_000_000)), (480, eot())],
-                vec![
-                    (0, on(1, 60, 100)),
-                    (960, off(1, 60)),
-                    (960, on(1, 67, 50)),
-                    (1200, off(1, 67)),
-                    (1200, eot()),
-                ],
+                vec![(0, on(1, 60, 100)), (960, off(1, 60)), (960, on(1, 67, 50)), (1200, off(1, 67)), (1200, eot())],
             ],
         );
         let score = parse_midi(&bytes).unwrap();
@@ -752,12 +717,7 @@ mod tests {
         let score = parse_midi(&bytes).unwrap();
         assert_eq!(
             score.notes,
-            vec![
-                note(60, 100, 0, 0.0, 0.75),
-                note(65, 80, 0, 0.0, 0.375),
-                note(65, 81, 0, 0.375, 0.75),
-                note(62, 90, 0, 0.5, 1.0),
-            ]
+            vec![note(60, 100, 0, 0.0, 0.75), note(65, 80, 0, 0.0, 0.375), note(65, 81, 0, 0.375, 0.75), note(62, 90, 0, 0.5, 1.0),]
         );
     }
 
@@ -809,11 +769,7 @@ mod tests {
 
         // 30 drop-frame runs at 30000/1001 fps: at 100 ticks per frame, tick 30000 is frame
         // 300, at 300 × 1001 / 30000 = 10.01 s.
-        let bytes = smf(
-            Format::SingleTrack,
-            Timing::Timecode(Fps::Fps29, 100),
-            vec![vec![(0, on(0, 60, 100)), (30_000, off(0, 60))]],
-        );
+        let bytes = smf(Format::SingleTrack, Timing::Timecode(Fps::Fps29, 100), vec![vec![(0, on(0, 60, 100)), (30_000, off(0, 60))]]);
         let score = parse_midi(&bytes).unwrap();
         assert!((score.notes[0].off_s - 10.01).abs() < 1e-12, "{}", score.notes[0].off_s);
     }
@@ -835,12 +791,7 @@ mod tests {
         let score = parse_midi(&bytes).unwrap();
         assert_eq!(
             score.notes,
-            vec![
-                note(60, 100, 0, 0.0, 0.5),
-                note(64, 100, 0, 0.5, 1.0),
-                note(62, 100, 0, 1.0, 2.0),
-                note(65, 100, 0, 2.0, 2.5),
-            ]
+            vec![note(60, 100, 0, 0.0, 0.5), note(64, 100, 0, 0.5, 1.0), note(62, 100, 0, 1.0, 2.0), note(65, 100, 0, 2.0, 2.5),]
         );
         assert_eq!(score.end_s, 2.5);
     }
@@ -852,7 +803,7 @@ mod tests {
                 note(40, 1, 0, 0.0, 0.25),
                 note(60, 100, 0, 0.1234, 0.9876),
                 note(64, 127, 5, 0.1234, 0.5),
-                note(60, 80, 0, 0.9876, 1.5), // follows the first 60 at the same tick
+                note(60, 80, 0, 0.9876, 1.5),  // follows the first 60 at the same tick
                 note(38, 110, 9, 2.0, 2.0001), // shorter than a tick: keeps one
             ],
             end_s: 3.3333,
@@ -928,8 +879,7 @@ mod tests {
 
     #[test]
     fn note_and_event_caps_give_errors() {
-        let events: Vec<Timed> =
-            (0..10u32).flat_map(|i| [(i * 10, on(0, 60, 100)), (i * 10 + 5, off(0, 60))]).collect();
+        let events: Vec<Timed> = (0..10u32).flat_map(|i| [(i * 10, on(0, 60, 100)), (i * 10 + 5, off(0, 60))]).collect();
         let bytes = smf(Format::SingleTrack, tpq480(), vec![events]);
         assert_eq!(parse_midi_capped(&bytes, 10, 100).unwrap().notes.len(), 10);
         let err = parse_midi_capped(&bytes, 9, 100).unwrap_err();
@@ -966,9 +916,7 @@ mod tests {
     #[test]
     fn never_panics_on_damaged_files() {
         let score = Score {
-            notes: (0..40)
-                .map(|i| note(40 + i as u8, 100, (i % 16) as u8, i as f64 * 0.1, i as f64 * 0.1 + 0.3))
-                .collect(),
+            notes: (0..40).map(|i| note(40 + i as u8, 100, (i % 16) as u8, i as f64 * 0.1, i as f64 * 0.1 + 0.3)).collect(),
             end_s: 5.0,
         };
         let good = score.to_midi_bytes();

@@ -27,12 +27,7 @@ use crate::score::ScoreNote;
 /// above 127 are clamped to 127 and velocities to 1..=127. Returns one `Vec` per voice used
 /// (none for no notes, at most `polyphony`, 0 counting as 1), each in onset order.
 /// Deterministic; O(notes × polyphony).
-pub fn allocate(
-    notes: &[ScoreNote],
-    rate_hz: u32,
-    release_samples: u32,
-    polyphony: usize,
-) -> Vec<Vec<NoteSpan>> {
+pub fn allocate(notes: &[ScoreNote], rate_hz: u32, release_samples: u32, polyphony: usize) -> Vec<Vec<NoteSpan>> {
     let polyphony = polyphony.max(1);
     let rate = f64::from(rate_hz);
     // `as` saturates: negative → 0, NaN → 0, huge → u64::MAX.
@@ -76,12 +71,9 @@ pub fn allocate(
                 })
             })
             .unwrap_or_else(|| {
-                let released = (0..voices.len())
-                    .filter(|&i| last(&voices[i]).note_off <= t)
-                    .min_by_key(|&i| (last(&voices[i]).note_off, serial[i]));
-                released.unwrap_or_else(|| {
-                    (0..voices.len()).min_by_key(|&i| serial[i]).expect("at least one voice")
-                })
+                let released =
+                    (0..voices.len()).filter(|&i| last(&voices[i]).note_off <= t).min_by_key(|&i| (last(&voices[i]).note_off, serial[i]));
+                released.unwrap_or_else(|| (0..voices.len()).min_by_key(|&i| serial[i]).expect("at least one voice"))
             });
 
         let voice = &mut voices[pick];
@@ -175,10 +167,7 @@ mod tests {
         let v = allocate(&notes, RATE, 0, 8);
         assert_eq!(v.len(), 8);
         let keys: Vec<Vec<u8>> = v.iter().map(|voice| voice.iter().map(|s| s.note).collect()).collect();
-        assert_eq!(
-            keys,
-            vec![vec![68], vec![69], vec![62], vec![63], vec![64], vec![65], vec![66], vec![67]]
-        );
+        assert_eq!(keys, vec![vec![68], vec![69], vec![62], vec![63], vec![64], vec![65], vec![66], vec![67]]);
 
         // The same chord arpeggiated 0.1 s apart: 68 cuts 60 at 0.8 s, 69 cuts 61 at 0.9 s.
         let notes: Vec<ScoreNote> = (0..10).map(|i| note(60 + i as u8, 0.1 * i as f64, 2.0)).collect();
@@ -212,10 +201,7 @@ mod tests {
         // release) stays on voice 0 though voice 1 is free by then.
         let notes = [note(60, 0.0, 1.0), note(64, 0.1, 0.2), note(60, 0.5, 1.0), note(60, 1.2, 1.5)];
         let v = allocate(&notes, RATE, 8000, 4);
-        assert_eq!(
-            v[0],
-            vec![span(60, 0, 8000, 8000), span(60, 8000, 16000, 19200), span(60, 19200, 24000, 32000),]
-        );
+        assert_eq!(v[0], vec![span(60, 0, 8000, 8000), span(60, 8000, 16000, 19200), span(60, 19200, 24000, 32000),]);
         assert_eq!(v[1], vec![span(64, 1600, 3200, 11200)]);
     }
 
@@ -243,12 +229,7 @@ mod tests {
 
     #[test]
     fn absurd_times_do_not_panic() {
-        let notes = [
-            note(200, f64::NAN, f64::NAN),
-            note(60, f64::INFINITY, f64::INFINITY),
-            note(61, -5.0, -1.0),
-            note(62, 1e300, 1e301),
-        ];
+        let notes = [note(200, f64::NAN, f64::NAN), note(60, f64::INFINITY, f64::INFINITY), note(61, -5.0, -1.0), note(62, 1e300, 1e301)];
         let v = allocate(&notes, u32::MAX, u32::MAX, 2);
         // 61 (→ 0..1) and NaN (→ 0..1, key 127) open two voices; the two notes saturated at
         // u64::MAX have zero length there, so voice 0 counts as free for both.

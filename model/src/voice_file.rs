@@ -189,13 +189,8 @@ impl Voice {
     /// Parses and validates a voice from memory (the plugin's embedded default voice).
     pub fn from_bytes(bytes: &[u8]) -> Result<Voice, VoiceProblem> {
         check_lengths(bytes)?;
-        let (_, header) =
-            SafeTensors::read_metadata(bytes).map_err(|e| VoiceProblem::NotSafetensors(e.to_string()))?;
-        let json = header
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get(METADATA_KEY))
-            .ok_or(VoiceProblem::Foreign)?;
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| VoiceProblem::NotSafetensors(e.to_string()))?;
+        let json = header.metadata().as_ref().and_then(|m| m.get(METADATA_KEY)).ok_or(VoiceProblem::Foreign)?;
         let meta = parse_meta(json)?;
         let st = SafeTensors::deserialize(bytes).map_err(|e| VoiceProblem::NotSafetensors(e.to_string()))?;
         let mut tensors = BTreeMap::new();
@@ -205,11 +200,7 @@ impl Voice {
                 let found = format!("{:?} {:?}", view.dtype(), view.shape());
                 return Err(VoiceProblem::WrongTensor { name, expected: shape, found });
             }
-            let data: Vec<f32> = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
+            let data: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
             if data.iter().any(|v| !v.is_finite()) {
                 return Err(VoiceProblem::NonFinite(name));
             }
@@ -221,11 +212,8 @@ impl Voice {
     /// The file's bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>, VoiceProblem> {
         let json = serde_json::to_string(&self.meta).map_err(|e| VoiceProblem::BadMetadata(e.to_string()))?;
-        let raw: Vec<(String, Vec<usize>, Vec<u8>)> = self
-            .tensors
-            .iter()
-            .map(|(n, t)| (n.clone(), t.shape.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect()))
-            .collect();
+        let raw: Vec<(String, Vec<usize>, Vec<u8>)> =
+            self.tensors.iter().map(|(n, t)| (n.clone(), t.shape.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect())).collect();
         let views = raw
             .iter()
             .map(|(n, s, b)| Ok((n.as_str(), TensorView::new(Dtype::F32, s.clone(), b)?)))
@@ -281,10 +269,7 @@ fn check_lengths(bytes: &[u8]) -> Result<(), VoiceProblem> {
     }
     let header_end = 8 + n as usize;
     let Some(header) = bytes.get(8..header_end) else {
-        return Err(VoiceProblem::Truncated(format!(
-            "header says {n} bytes but the file ends {} bytes in",
-            bytes.len()
-        )));
+        return Err(VoiceProblem::Truncated(format!("header says {n} bytes but the file ends {} bytes in", bytes.len())));
     };
     // The end of the last tensor, read loosely: a file whose header parses but whose data is
     // short was cut off (a download or copy that did not finish). Typed rather than a
@@ -309,12 +294,9 @@ struct LooseEntry {
 
 fn parse_meta(json: &str) -> Result<VoiceMeta, VoiceProblem> {
     // Read the version first, so a newer file says "newer" rather than "damaged".
-    let value: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| VoiceProblem::BadMetadata(e.to_string()))?;
-    let version = value
-        .get("format_version")
-        .and_then(|v| v.as_u64())
-        .ok_or_else(|| VoiceProblem::BadMetadata("no format_version".into()))?;
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| VoiceProblem::BadMetadata(e.to_string()))?;
+    let version =
+        value.get("format_version").and_then(|v| v.as_u64()).ok_or_else(|| VoiceProblem::BadMetadata("no format_version".into()))?;
     if version > VOICE_FORMAT_VERSION as u64 {
         return Err(VoiceProblem::NewerVersion { found: version.min(u32::MAX as u64) as u32 });
     }
@@ -372,11 +354,8 @@ mod tests {
 
     /// Re-serialises `v`'s tensors with `meta` as the metadata string.
     fn with_metadata(v: &Voice, meta: Option<String>) -> Vec<u8> {
-        let raw: Vec<(String, Vec<usize>, Vec<u8>)> = v
-            .tensors
-            .iter()
-            .map(|(n, t)| (n.clone(), t.shape.clone(), t.data.iter().flat_map(|x| x.to_le_bytes()).collect()))
-            .collect();
+        let raw: Vec<(String, Vec<usize>, Vec<u8>)> =
+            v.tensors.iter().map(|(n, t)| (n.clone(), t.shape.clone(), t.data.iter().flat_map(|x| x.to_le_bytes()).collect())).collect();
         let views: Vec<_> = raw.iter().map(|(n, s, b)| (n.as_str(), TensorView::new(Dtype::F32, s.clone(), b).unwrap())).collect();
         safetensors::serialize(views, meta.map(|m| HashMap::from([(METADATA_KEY.to_string(), m)]))).unwrap()
     }

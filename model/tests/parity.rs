@@ -126,13 +126,7 @@ fn torch_logits(m: &Model, codes: &[Vec<u8>], cond: &[Vec<Conditioning>]) -> Vec
 
 /// The native engine's teacher-forced logits for the same inputs, on rows `rows` of an engine
 /// holding `max_batch`, in blocks of `blocks` samples.
-fn native_logits(
-    e: &mut NativeEngine,
-    rows: &[usize],
-    codes: &[Vec<u8>],
-    cond: &[Vec<Conditioning>],
-    blocks: &[usize],
-) -> Vec<Vec<f32>> {
+fn native_logits(e: &mut NativeEngine, rows: &[usize], codes: &[Vec<u8>], cond: &[Vec<Conditioning>], blocks: &[usize]) -> Vec<Vec<f32>> {
     let len = codes[0].len();
     let mut out = vec![vec![0f32; len * Q_LEVELS]; ROWS];
     let mut start = 0;

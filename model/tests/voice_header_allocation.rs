@@ -53,7 +53,8 @@ fn huge_claims_are_refused_without_allocating_them() {
     assert!(largest < MIB, "largest allocation {largest} bytes");
 
     // A tensor whose shape and data offsets claim 2^60 bytes in a header that is small.
-    let header = br#"{"__metadata__":{"sackbut":"{}"},"w":{"dtype":"F32","shape":[268435456,1073741824],"data_offsets":[0,1152921504606846976]}}"#;
+    let header =
+        br#"{"__metadata__":{"sackbut":"{}"},"w":{"dtype":"F32","shape":[268435456,1073741824],"data_offsets":[0,1152921504606846976]}}"#;
     let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
     bytes.extend_from_slice(header);
     bytes.extend_from_slice(&[0; 64]);

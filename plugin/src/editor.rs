@@ -11,8 +11,8 @@ use nice_plug_egui::widgets::ParamSlider;
 use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp};
 
 use crate::file_dialog::{Picked, VoiceDialog};
-use crate::params::SackbutParams;
 use crate::loader::load_voice;
+use crate::params::SackbutParams;
 use crate::shared::{Status, MODE_OFFLINE, MODE_REALTIME};
 
 /// The editor's size (logical pixels).
@@ -44,7 +44,12 @@ pub fn note_name(key: u8) -> String {
 }
 
 impl NiceEguiApp for SackbutEditor {
-    fn build(&mut self, _egui_ctx: egui::Context, gui: GuiContext, _frame: &mut Frame) -> Result<(), nice_plug_egui::baseview::HandlerError> {
+    fn build(
+        &mut self,
+        _egui_ctx: egui::Context,
+        gui: GuiContext,
+        _frame: &mut Frame,
+    ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
         self.gui = Some(gui);
         Ok(())
     }
@@ -101,7 +106,8 @@ impl SackbutEditor {
                     load_voice(self.params.clone(), st.clone(), self.path_field.clone());
                 }
                 Some(Picked::Nothing) => {
-                    *st.voice_message.lock() = "no file chosen (without a desktop file dialog service, type the path and press Load)".into();
+                    *st.voice_message.lock() =
+                        "no file chosen (without a desktop file dialog service, type the path and press Load)".into();
                 }
                 None => {}
             }
@@ -127,7 +133,10 @@ impl SackbutEditor {
                 ui.colored_label(egui::Color32::from_rgb(230, 140, 60), msg);
             }
             if st.restart_needed.load(Ordering::Acquire) {
-                ui.colored_label(egui::Color32::from_rgb(230, 140, 60), "This voice's frame size differs: it plays after the host restarts processing.");
+                ui.colored_label(
+                    egui::Color32::from_rgb(230, 140, 60),
+                    "This voice's frame size differs: it plays after the host restarts processing.",
+                );
                 if ui.button("Restart processing").clicked() {
                     gui.request_restart();
                 }
@@ -165,10 +174,7 @@ impl SackbutEditor {
             // Notes sounding.
             let keys = st.sounding_keys();
             let names: Vec<String> = keys.iter().map(|&k| format!("{} ({k})", note_name(k))).collect();
-            ui.label(format!(
-                "Sounding: {}",
-                if names.is_empty() { "—".to_string() } else { names.join("  ") }
-            ));
+            ui.label(format!("Sounding: {}", if names.is_empty() { "—".to_string() } else { names.join("  ") }));
             ui.separator();
 
             // Status line.
@@ -250,10 +256,28 @@ mod tests {
         status.underruns.store(3, Ordering::Relaxed);
         status.sounding[0].store(1 << 60, Ordering::Relaxed);
         *status.voice_message.lock() = "x.voice.safetensors: no such file — playing the default voice instead".into();
-        let mut editor = SackbutEditor { params: Arc::new(SackbutParams::default()), status: status.clone(), gui: None, path_field: String::new(), dialog: VoiceDialog::default() };
+        let mut editor = SackbutEditor {
+            params: Arc::new(SackbutParams::default()),
+            status: status.clone(),
+            gui: None,
+            path_field: String::new(),
+            dialog: VoiceDialog::default(),
+        };
         let text = shown_text(&mut editor);
         let card = status.card.lock().clone();
-        for want in [card.name.as_str(), "Trained notes", card.notes.as_str(), "16000 Hz", "Temperature", "Polyphony", "Lookahead", "Engine", "C4 (60)", "underruns 3", "no such file"] {
+        for want in [
+            card.name.as_str(),
+            "Trained notes",
+            card.notes.as_str(),
+            "16000 Hz",
+            "Temperature",
+            "Polyphony",
+            "Lookahead",
+            "Engine",
+            "C4 (60)",
+            "underruns 3",
+            "no such file",
+        ] {
             assert!(text.contains(want), "the editor does not show {want:?}:\n{text}");
         }
     }

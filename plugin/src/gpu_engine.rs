@@ -39,4 +39,3 @@ pub fn nvidia_driver_present() -> bool {
     // SAFETY: the driver library's initialisers only register it; closed again at once.
     unsafe { libloading::Library::new(if cfg!(windows) { "nvcuda.dll" } else { "libcuda.so.1" }) }.is_ok()
 }
-

@@ -37,7 +37,9 @@ pub enum KeyEvent {
 enum KeyState {
     Up,
     /// Down since `on_t`.
-    Held { on_t: u64 },
+    Held {
+        on_t: u64,
+    },
     /// Up but held by the pedal.
     Sustained,
 }

@@ -277,7 +277,8 @@ impl ClapPlugin for Sackbut {
     const CLAP_DESCRIPTION: Option<&'static str> = Some("A neural trombone: a note-conditioned SampleRNN, sample by sample");
     const CLAP_MANUAL_URL: Option<&'static str> = None;
     const CLAP_SUPPORT_URL: Option<&'static str> = None;
-    const CLAP_FEATURES: &'static [ClapFeature] = &[ClapFeature::Instrument, ClapFeature::Synthesizer, ClapFeature::Mono, ClapFeature::Stereo];
+    const CLAP_FEATURES: &'static [ClapFeature] =
+        &[ClapFeature::Instrument, ClapFeature::Synthesizer, ClapFeature::Mono, ClapFeature::Stereo];
 }
 
 impl Vst3Plugin for Sackbut {

@@ -81,7 +81,11 @@ impl Default for SackbutParams {
                 .with_value_to_string(Arc::new(|v| if v <= 0.0 { "voice's own".to_string() } else { format!("{v:.0} ms") }))
                 .with_string_to_value(Arc::new(|s| {
                     let s = s.trim().trim_end_matches("ms").trim();
-                    if s.starts_with("voice") { Some(0.0) } else { s.parse().ok() }
+                    if s.starts_with("voice") {
+                        Some(0.0)
+                    } else {
+                        s.parse().ok()
+                    }
                 })),
             engine: EnumParam::new("Engine", EngineChoice::Auto),
             seed: IntParam::new("Seed", 0, IntRange::Linear { min: 0, max: 9999 }),

@@ -77,7 +77,11 @@ pub struct Timeline {
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { gcd(b, a % b) }
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 fn round_up(x: u64, unit: u64) -> u64 {

@@ -163,7 +163,11 @@ mod tests {
         let path = "é".repeat(1 << 20);
         let (origin, why) = resolve(&path);
         assert_eq!(origin, VoiceOrigin::Default);
-        assert!(why.starts_with(&format!("{}…: a voice path of {} bytes, longer than any file path", "é".repeat(32), path.len())), "{}", &why[..200]);
+        assert!(
+            why.starts_with(&format!("{}…: a voice path of {} bytes, longer than any file path", "é".repeat(32), path.len())),
+            "{}",
+            &why[..200]
+        );
         assert!(why.len() < 300, "the message stays one short line");
     }
 

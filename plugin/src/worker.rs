@@ -33,17 +33,16 @@ use sackbut_model::engine::native::NativeEngine;
 use sackbut_model::engine::EngineError;
 use sackbut_model::MODEL_RATE_HZ;
 
+use crate::engine_choice::{cpu_line, DynEngine};
+use crate::handoff::position_in;
 use crate::key_routing::KeyRouting;
 use crate::keyboard::Keyboard;
 use crate::live_voices::{EventKind, LiveSettings, LiveVoices, TimedEvent};
-use crate::handoff::position_in;
-use crate::engine_choice::{cpu_line, DynEngine};
 use crate::load_governor::{LoadGovernor, Verdict};
 use crate::params::SackbutParams;
 use crate::shared::{Control, Link, Msg, Status, StreamSettings};
 use crate::timeline::{RenderMode, Timeline};
 use crate::voice_source::{VoiceSlot, MAX_VOICES};
-
 
 /// Test hooks that make the worker misbehave on purpose (read from the environment at
 /// activation; all off in normal use).
@@ -306,7 +305,11 @@ impl Worker {
     }
 
     fn release(&self) -> u32 {
-        if self.release_override > 0 { self.release_override } else { self.slot.voice.meta.conditioning.release_samples }
+        if self.release_override > 0 {
+            self.release_override
+        } else {
+            self.slot.voice.meta.conditioning.release_samples
+        }
     }
 
     fn generate_frame(&mut self) {
@@ -502,9 +505,9 @@ mod tests {
     use crate::timeline::RenderMode;
     use crate::voice_source::default_slot;
     use ringbuf::traits::Split;
+    use ringbuf::HeapRb;
     use sackbut_model::conditioning::Conditioning;
     use sackbut_model::engine::Engine;
-    use ringbuf::HeapRb;
 
     /// Drives a worker on `engine` as a stand-in audio thread would: a note at the start, 16 000
     /// samples consumed, `each(samples so far, worker)` after every read. Returns the samples and

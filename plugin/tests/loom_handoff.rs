@@ -34,7 +34,11 @@ unsafe impl<T: Send> Sync for Ring<T> {}
 
 impl<T: Copy + Default> Ring<T> {
     fn new(capacity: usize) -> Ring<T> {
-        Ring { slots: (0..capacity).map(|_| UnsafeCell::new(T::default())).collect(), read: AtomicUsize::new(0), write: AtomicUsize::new(0) }
+        Ring {
+            slots: (0..capacity).map(|_| UnsafeCell::new(T::default())).collect(),
+            read: AtomicUsize::new(0),
+            write: AtomicUsize::new(0),
+        }
     }
 
     /// Producer: `try_push`.

@@ -9,11 +9,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::shape_args::ShapeArgs;
 use anyhow::{bail, Context, Result};
 use sackbut_model::conditioning::{Conditioning, NOTE_NONE};
 use sackbut_model::engine::native::{Isa, NativeEngine};
 use sackbut_model::engine::Engine;
-use crate::shape_args::ShapeArgs;
 use sackbut_model::quantize::Quantization;
 use sackbut_model::torch::{model_on, voice_from_varstore, SampleRnn, TorchGenerator};
 use sackbut_model::voice_file::{ConditioningMeta, TrainingSummary, Voice, VoiceMeta, VOICE_FORMAT_VERSION};
@@ -103,7 +103,11 @@ impl Series {
         let mut v = self.step_us.clone();
         v.sort_by(f64::total_cmp);
         let n = v.len();
-        if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
     }
 }
 
@@ -151,7 +155,14 @@ fn held_note(r: usize, horizon: u32) -> Conditioning {
 }
 
 /// Times `samples` samples of `engine` on rows `0..batch` in blocks of `block`; µs per step.
-fn time_engine(engine: &mut dyn Engine, cond: &[Vec<Conditioning>], batch: usize, samples: usize, block: usize, codes: &mut [Vec<u8>]) -> f64 {
+fn time_engine(
+    engine: &mut dyn Engine,
+    cond: &[Vec<Conditioning>],
+    batch: usize,
+    samples: usize,
+    block: usize,
+    codes: &mut [Vec<u8>],
+) -> f64 {
     let rows: Vec<usize> = (0..batch).collect();
     let cond_refs: Vec<&[Conditioning]> = cond[..batch].iter().map(|c| &c[..block]).collect();
     let start = Instant::now();
@@ -288,7 +299,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     } else {
         println!("voice: {label}");
-        println!("{:<14} {:>3} {:>13} {:>15} {:>9} {:>11} {:>10}", "engine", "B", "best µs/step", "median µs/step", "RTF best", "RTF median", "µs/voice");
+        println!(
+            "{:<14} {:>3} {:>13} {:>15} {:>9} {:>11} {:>10}",
+            "engine", "B", "best µs/step", "median µs/step", "RTF best", "RTF median", "µs/voice"
+        );
         for s in &series {
             println!(
                 "{:<14} {:>3} {:>13.2} {:>15.2} {:>9.2} {:>11.2} {:>10.2}",

@@ -9,8 +9,8 @@ use sackbut_model::engine::native::NativeEngine;
 use sackbut_model::engine::Engine;
 use sackbut_model::live_voices::{EventKind, LiveSettings, LiveVoices, TimedEvent};
 use sackbut_model::score::{read_midi, ScoreNote};
-use sackbut_model::velocity_gain;
 use sackbut_model::torch::{model_on, parse_device, SampleRnn, TorchGenerator};
+use sackbut_model::velocity_gain;
 use sackbut_model::voice_alloc::allocate;
 use sackbut_model::voice_file::Voice;
 use sackbut_model::MODEL_RATE_HZ;
@@ -107,14 +107,7 @@ pub fn render_spans(
 /// reset with `seed` at the top-frame boundary at or before its first note, idle and exactly
 /// silent before it, as a plugin voice) and mixes them: `len` samples at 16 kHz.
 /// The engine's clock must be at a top-frame boundary (a fresh engine's is).
-pub fn render_with(
-    engine: &mut dyn Engine,
-    voice: &Voice,
-    voices: &[Vec<NoteSpan>],
-    len: usize,
-    seed: u64,
-    temperature: f32,
-) -> Vec<f32> {
+pub fn render_with(engine: &mut dyn Engine, voice: &Voice, voices: &[Vec<NoteSpan>], len: usize, seed: u64, temperature: f32) -> Vec<f32> {
     let rows = voices.len().max(1);
     assert!(engine.max_batch() >= rows, "the engine holds fewer rows than there are voices");
     assert!(engine.at_frame_boundary(), "render_with starts at a top-frame boundary");
@@ -128,7 +121,8 @@ pub fn render_with(
     let mut active: Vec<usize> = Vec::with_capacity(rows);
     let mut mix = vec![0f32; len];
     let mut cond = vec![vec![Conditioning::SILENT; BLOCK]; rows];
-    let mut gains: Vec<f32> = (0..rows).map(|r| voices.get(r).and_then(|v| v.first()).map_or(1.0, |s| velocity_gain::gain(s.velocity))).collect();
+    let mut gains: Vec<f32> =
+        (0..rows).map(|r| voices.get(r).and_then(|v| v.first()).map_or(1.0, |s| velocity_gain::gain(s.velocity))).collect();
     let mut codes = vec![vec![0u8; BLOCK]; rows];
     let mut start = 0;
     while start < len {
@@ -139,7 +133,7 @@ pub fn render_with(
             }
         }
         active.sort_unstable(); // `generate` takes the rows in the order of their slices
-        // Blocks end where the next row starts, so it can be reset at its boundary.
+                                // Blocks end where the next row starts, so it can be reset at its boundary.
         let next_start = starts.iter().flatten().copied().filter(|&s| s > start).min().unwrap_or(usize::MAX);
         let n = BLOCK.min(len - start).min(next_start - start);
         if active.is_empty() {
@@ -176,7 +170,15 @@ pub fn render_with(
 /// with its own seed derived from `seed`) and left idle between notes by
 /// [`LiveVoices`], with every note-off known from the start (the exact view): the plugin's
 /// offline bounce of the same notes is this render, resampled, shifted by its latency.
-pub fn render_notes(engine: &mut dyn Engine, voice: &Voice, notes: &[ScoreNote], len: usize, seed: u64, temperature: f32, polyphony: usize) -> Vec<f32> {
+pub fn render_notes(
+    engine: &mut dyn Engine,
+    voice: &Voice,
+    notes: &[ScoreNote],
+    len: usize,
+    seed: u64,
+    temperature: f32,
+    polyphony: usize,
+) -> Vec<f32> {
     assert!(engine.at_frame_boundary(), "render_notes starts at a top-frame boundary");
     let meta = &voice.meta;
     let mut live = LiveVoices::new(LiveSettings {

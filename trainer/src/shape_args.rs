@@ -38,7 +38,8 @@ impl ShapeArgs {
     /// Whether any field override was given.
     pub fn overrides_any(&self) -> bool {
         [self.frame_dim, self.top_dim, self.mid_dim, self.top_ratio, self.mlp_dim, self.layers, self.pitch_lag_taps]
-            .iter().any(|o| o.is_some())
+            .iter()
+            .any(|o| o.is_some())
     }
 
     /// The preset with the overrides applied, validated.
@@ -72,7 +73,16 @@ mod tests {
     use super::*;
 
     fn args(preset: &str) -> ShapeArgs {
-        ShapeArgs { preset: preset.into(), frame_dim: None, top_dim: None, mid_dim: None, top_ratio: None, mlp_dim: None, layers: None, pitch_lag_taps: None }
+        ShapeArgs {
+            preset: preset.into(),
+            frame_dim: None,
+            top_dim: None,
+            mid_dim: None,
+            top_ratio: None,
+            mlp_dim: None,
+            layers: None,
+            pitch_lag_taps: None,
+        }
     }
 
     #[test]

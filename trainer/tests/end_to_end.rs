@@ -135,8 +135,25 @@ fn resume_continues_from_the_last_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let base = [
-        "train", "--data", s(&t.data), "--out", s(&run), "--preset", "tiny", "--eval-every", "20", "--batch", "4",
-        "--seq-len", "512", "--device", "cpu", "--threads", "1", "--no-preview", "--keep-checkpoints",
+        "train",
+        "--data",
+        s(&t.data),
+        "--out",
+        s(&run),
+        "--preset",
+        "tiny",
+        "--eval-every",
+        "20",
+        "--batch",
+        "4",
+        "--seq-len",
+        "512",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--no-preview",
+        "--keep-checkpoints",
     ];
     let mut first = base.to_vec();
     first.extend(["--steps", "40"]);

@@ -18,8 +18,27 @@ fn train_args(data: &Path, run: &Path, steps: u64, eval_every: u64) -> Vec<Strin
     let steps = steps.to_string();
     let eval_every = eval_every.to_string();
     [
-        "train", "--data", s(data), "--out", s(run), "--preset", "tiny", "--steps", &steps, "--eval-every", &eval_every,
-        "--batch", "4", "--seq-len", "512", "--device", "cpu", "--threads", "1", "--seed", "1",
+        "train",
+        "--data",
+        s(data),
+        "--out",
+        s(run),
+        "--preset",
+        "tiny",
+        "--steps",
+        &steps,
+        "--eval-every",
+        &eval_every,
+        "--batch",
+        "4",
+        "--seq-len",
+        "512",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--seed",
+        "1",
     ]
     .iter()
     .map(|a| a.to_string())
@@ -27,12 +46,7 @@ fn train_args(data: &Path, run: &Path, steps: u64, eval_every: u64) -> Vec<Strin
 }
 
 fn spawn(args: &[String]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start trainer")
+    Command::new(env!("CARGO_BIN_EXE_trainer")).args(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start trainer")
 }
 
 /// Polls `ready` (every 100 µs) while `child` runs; true if it became ready before the child
@@ -212,7 +226,8 @@ fn sigterm_saves_a_checkpoint_and_resume_continues_from_it() {
 /// Checks a dataset directory as training would read it: the manifest parses and every example
 /// it lists is whole (size and CRC-32 of the payload).
 fn check_dataset(ds: &Path) {
-    let text = std::fs::read_to_string(ds.join("manifest.json")).unwrap_or_else(|e| panic!("{}: a dataset without a readable manifest: {e}", ds.display()));
+    let text = std::fs::read_to_string(ds.join("manifest.json"))
+        .unwrap_or_else(|e| panic!("{}: a dataset without a readable manifest: {e}", ds.display()));
     let m: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("half-written manifest ({e})"));
     let len = m["length_samples"].as_u64().unwrap() as usize;
     let examples = m["examples"].as_array().unwrap();
@@ -231,10 +246,11 @@ fn kill_9_during_dataset_building_never_leaves_a_half_dataset() {
     let dir = tempfile::tempdir().unwrap();
     let ds = dir.path().join("ds");
     let build = |force: bool| {
-        let mut args: Vec<String> = ["dataset", "--out", s(&ds), "--notes", "48..=59", "--velocities", "70,110", "--durations", "0.4", "--length", "2"]
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
+        let mut args: Vec<String> =
+            ["dataset", "--out", s(&ds), "--notes", "48..=59", "--velocities", "70,110", "--durations", "0.4", "--length", "2"]
+                .iter()
+                .map(|a| a.to_string())
+                .collect();
         if force {
             args.push("--force".into());
         }
@@ -395,7 +411,8 @@ fn damaged_example_files_are_skipped_and_listed_and_training_uses_the_rest() {
     let err = stderr(&out);
     let total = m["examples"].as_array().unwrap().len();
     assert!(err.contains(&format!("skipping 3 of {total} examples")), "{err}");
-    let line_of = |p: &Path| err.lines().find(|l| l.contains(s(p))).unwrap_or_else(|| panic!("{} not listed:\n{err}", p.display())).to_string();
+    let line_of =
+        |p: &Path| err.lines().find(|l| l.contains(s(p))).unwrap_or_else(|| panic!("{} not listed:\n{err}", p.display())).to_string();
     assert!(line_of(&flipped).contains("checksum mismatch"), "{err}");
     assert!(line_of(&cut).contains("truncated"), "{err}");
     assert!(line_of(&gone).contains("cannot read"), "{err}");

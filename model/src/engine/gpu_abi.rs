@@ -57,14 +57,8 @@ pub struct GpuApi {
     pub cuda_available: extern "C" fn(msg: *mut u8, msg_cap: usize) -> bool,
     /// Builds an engine of `max_batch` rows for the voice file bytes `voice[..voice_len]` on
     /// `device`, every row reset with seed 0. Null on failure, with the reason in `msg`.
-    pub create: extern "C" fn(
-        voice: *const u8,
-        voice_len: usize,
-        max_batch: usize,
-        device: i32,
-        msg: *mut u8,
-        msg_cap: usize,
-    ) -> EngineHandle,
+    pub create:
+        extern "C" fn(voice: *const u8, voice_len: usize, max_batch: usize, device: i32, msg: *mut u8, msg_cap: usize) -> EngineHandle,
     /// Frees an engine (null is ignored).
     pub destroy: extern "C" fn(engine: EngineHandle),
     /// `Engine::reset_row`. The caller has checked the row and the frame boundary.

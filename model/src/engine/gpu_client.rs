@@ -39,7 +39,9 @@ impl GpuLibrary {
             // The version first: only then may the rest of the table be read.
             let version = std::ptr::read(table.cast::<u32>());
             if version != GPU_ABI_VERSION {
-                return Err(format!("{shown} speaks GPU engine ABI {version}; this plugin needs {GPU_ABI_VERSION} (install the library built with it)"));
+                return Err(format!(
+                    "{shown} speaks GPU engine ABI {version}; this plugin needs {GPU_ABI_VERSION} (install the library built with it)"
+                ));
             }
             &*table
         };

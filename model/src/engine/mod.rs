@@ -105,10 +105,9 @@ impl fmt::Display for EngineError {
                 write!(f, "slice {index} has length {found}, expected {expected}")
             }
             EngineError::DeviceFailed => write!(f, "the engine's device failed"),
-            EngineError::NotAtFrameBoundary { clock_samples, top_frame } => write!(
-                f,
-                "reset at sample {clock_samples}, not a top-frame boundary (a multiple of {top_frame})"
-            ),
+            EngineError::NotAtFrameBoundary { clock_samples, top_frame } => {
+                write!(f, "reset at sample {clock_samples}, not a top-frame boundary (a multiple of {top_frame})")
+            }
         }
     }
 }
@@ -238,9 +237,6 @@ mod tests {
             check_block(3, &[0], &[&c], lens(&[4]), 256, &mut seen),
             Err(EngineError::LengthMismatch { index: 0, expected: 1024, found: 4 })
         );
-        assert!(matches!(
-            check_block(3, &[0], &[&c, &c], lens(&[4]), 1, &mut seen),
-            Err(EngineError::RowCountMismatch { .. })
-        ));
+        assert!(matches!(check_block(3, &[0], &[&c, &c], lens(&[4]), 1, &mut seen), Err(EngineError::RowCountMismatch { .. })));
     }
 }

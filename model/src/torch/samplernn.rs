@@ -7,8 +7,8 @@ use super::cond_features::CondBatch;
 use super::frame_tier::FrameTier;
 use super::sample_mlp::SampleMlp;
 use crate::conditioning::{NOTE_NONE, NOTE_ROWS};
-use crate::pitch_lag::{first_offset, LagTable};
 use crate::hparams::HParams;
+use crate::pitch_lag::{first_offset, LagTable};
 use crate::quantize::SILENCE_CODE;
 
 /// The model: note embedding, top and middle frame tiers, sample MLP.
@@ -156,10 +156,7 @@ impl SampleRnn {
     /// Summed NLL in nats (for exact averages over uneven chunks).
     pub fn nll_sum(logits: &Tensor, targets: &Tensor) -> Tensor {
         let q = logits.size()[2];
-        logits
-            .reshape([-1, q])
-            .log_softmax(-1, Kind::Float)
-            .g_nll_loss::<Tensor>(&targets.reshape([-1]), None, tch::Reduction::Sum, -100)
+        logits.reshape([-1, q]).log_softmax(-1, Kind::Float).g_nll_loss::<Tensor>(&targets.reshape([-1]), None, tch::Reduction::Sum, -100)
     }
 
     /// A `[B, n]` int64 tensor of silence codes (the history before a sequence starts).

@@ -378,7 +378,9 @@ impl Instance {
                         next_event += 1;
                     }
                     out_events.clear();
-                    let inputs = ports_in.with_input_buffers(std::iter::empty::<AudioPortBuffer<std::iter::Empty<InputChannel<f32>>, std::iter::Empty<InputChannel<f64>>>>());
+                    let inputs = ports_in.with_input_buffers(std::iter::empty::<
+                        AudioPortBuffer<std::iter::Empty<InputChannel<f32>>, std::iter::Empty<InputChannel<f64>>>,
+                    >());
                     let mut outputs = ports_out.with_output_buffers([AudioPortBuffer {
                         latency: 0,
                         channels: AudioPortBufferType::f32_output_only([&mut out_l[..n], &mut out_r[..n]].into_iter()),

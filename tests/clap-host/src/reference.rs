@@ -20,7 +20,15 @@ pub fn render_16k(voice: &Voice, notes: &[ScoreNote], len: usize, seed: u64, tem
 }
 
 /// [`render_16k`] on an engine of `rows` rows (at least `polyphony`).
-pub fn render_16k_rows(voice: &Voice, notes: &[ScoreNote], len: usize, seed: u64, temperature: f32, polyphony: usize, rows: usize) -> Vec<f32> {
+pub fn render_16k_rows(
+    voice: &Voice,
+    notes: &[ScoreNote],
+    len: usize,
+    seed: u64,
+    temperature: f32,
+    polyphony: usize,
+    rows: usize,
+) -> Vec<f32> {
     let mut engine = NativeEngine::new(voice, rows).expect("engine");
     let mut live = LiveVoices::new(LiveSettings {
         max_rows: rows,

@@ -86,9 +86,8 @@ fn a_thousand_note_ons_in_one_block_then_all_released_end_in_silence() {
     let block = 4096usize;
     // The 7th block (host samples 24576..28672), one note-on every 4 samples.
     let first = 6 * block as u64;
-    let mut events: Vec<(u64, Event)> = (0..1000u64)
-        .map(|i| (first + 4 * i, Event::On { key: (i * 37 % 128) as u8, velocity: (1 + i % 127) as u8 }))
-        .collect();
+    let mut events: Vec<(u64, Event)> =
+        (0..1000u64).map(|i| (first + 4 * i, Event::On { key: (i * 37 % 128) as u8, velocity: (1 + i % 127) as u8 })).collect();
     let off_at = 12 * block as u64;
     events.extend((0..128u8).map(|k| (off_at, Event::Off { key: k })));
     assert!(events[..1000].iter().all(|&(t, _)| t / block as u64 == 6), "the note-ons share one block");
@@ -123,7 +122,17 @@ fn velocity_zero_note_ons_end_notes_and_stray_note_offs_change_nothing() {
     assert!(r.left == plain.left, "a velocity-0 note-on does not end the note as a note-off does");
 
     let mut stray: Vec<(u64, Event)> = (0..128u8).map(|k| off(100, k)).collect();
-    stray.extend([on(300, 55, 100), off(450, 70), off(500, 62), on(600, 62, 80), off(1000, 55), off(1100, 55), off(1300, 62), off(1300, 62), off(1400, 62)]);
+    stray.extend([
+        on(300, 55, 100),
+        off(450, 70),
+        off(500, 62),
+        on(600, 62, 80),
+        off(1000, 55),
+        off(1100, 55),
+        off(1300, 62),
+        off(1300, 62),
+        off(1400, 62),
+    ]);
     stray.sort_by_key(|&(t, _)| t);
     let r = offline(rate, &blocks, len, &stray).unwrap();
     assert!(r.left == plain.left, "note-offs of keys that are not down changed the output");
@@ -147,10 +156,11 @@ fn expected_key(k: u8, lo: u8, hi: u8) -> u8 {
 #[test]
 fn keys_outside_the_trained_range_play_octaves_into_it() {
     let v = voice();
-    let outside: Vec<u8> = [0u8, v.lo.saturating_sub(1), v.lo.saturating_sub(13), v.hi.saturating_add(1).min(127), v.hi.saturating_add(25).min(127), 127]
-        .into_iter()
-        .filter(|&k| k < v.lo || k > v.hi)
-        .collect();
+    let outside: Vec<u8> =
+        [0u8, v.lo.saturating_sub(1), v.lo.saturating_sub(13), v.hi.saturating_add(1).min(127), v.hi.saturating_add(25).min(127), 127]
+            .into_iter()
+            .filter(|&k| k < v.lo || k > v.hi)
+            .collect();
     assert!(outside.len() >= 4, "the default voice's range {}..={} leaves keys outside it", v.lo, v.hi);
     let clip = |keys: &[u8]| -> Vec<(u64, Event)> {
         let mut e = vec![];
@@ -218,11 +228,20 @@ fn deactivating_in_the_middle_of_a_note_leaves_nothing_sounding() {
     let rate = 48_000u32;
     let planned = Timeline::plan(rate, 512, RenderMode::Offline, v.top_frame, 0, v.horizon);
     // The note is on from 0.2 s to the end of the render: it is sounding when the host stops.
-    let held = inst.render(rate as f64, &[512], ms(900, rate) + planned.latency_samples as usize, &[(ms(200, rate) as u64, Event::On { key: 55, velocity: 110 })]);
+    let held = inst.render(
+        rate as f64,
+        &[512],
+        ms(900, rate) + planned.latency_samples as usize,
+        &[(ms(200, rate) as u64, Event::On { key: 55, velocity: 110 })],
+    );
     assert!(held.compensated()[ms(200, rate)..].iter().any(|&v| v != 0.0), "the note sounds before the deactivation");
     for (rate, block) in [(44_100u32, 441usize), (96_000, 7)] {
         let r = inst.render(rate as f64, &[block], ms(1_500, rate), &[]);
-        assert!(r.left.iter().all(|&v| v == 0.0), "{rate} Hz: the note deactivated mid-way still sounds: peak {:.1} dBFS", peak_db(&r.left));
+        assert!(
+            r.left.iter().all(|&v| v == 0.0),
+            "{rate} Hz: the note deactivated mid-way still sounds: peak {:.1} dBFS",
+            peak_db(&r.left)
+        );
     }
 }
 

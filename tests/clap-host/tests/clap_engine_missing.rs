@@ -34,10 +34,7 @@ fn engine_gpu_without_the_library_plays_on_the_cpu_and_names_the_path() {
     let r = inst.render_phrase(rate, &[1000]);
     let line = stats_file.read()["engine"].as_str().unwrap().to_string();
     eprintln!("GPU: {line}");
-    assert_eq!(
-        line.split("; playing on ").next().unwrap(),
-        format!("GPU asked for, but no GPU engine library at {}", missing.display())
-    );
+    assert_eq!(line.split("; playing on ").next().unwrap(), format!("GPU asked for, but no GPU engine library at {}", missing.display()));
     assert!(line.contains("; playing on CPU: native engine ("), "{line}");
     let y = r.compensated();
     assert!(rms_db(&y[ms(FIRST_ON_MS, rate)..ms(LAST_OFF_MS, rate)]) > -40.0, "the phrase is not heard");

@@ -70,7 +70,8 @@ struct Shot {
 
 impl Shot {
     fn load(path: &Path) -> Shot {
-        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))));
+        let decoder =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))));
         let mut reader = decoder.read_info().expect("a PNG");
         let mut buf = vec![0; reader.output_buffer_size()];
         let info = reader.next_frame(&mut buf).expect("a frame");
@@ -96,11 +97,12 @@ impl Shot {
     /// Rows (top to bottom) where `self` and `other` differ.
     fn rows_differing(&self, other: &Shot) -> Vec<u32> {
         let stride = 3 * self.width as usize;
-        (0..self.height).filter(|&y| {
-            let r = y as usize * stride..(y as usize + 1) * stride;
-            self.rgb[r.clone()] != other.rgb[r]
-        })
-        .collect()
+        (0..self.height)
+            .filter(|&y| {
+                let r = y as usize * stride..(y as usize + 1) * stride;
+                self.rgb[r.clone()] != other.rgb[r]
+            })
+            .collect()
     }
 }
 
@@ -160,10 +162,7 @@ fn the_editor_opens_draws_and_closes_in_a_real_x11_window() {
         assert_eq!((shot.width, shot.height), EDITOR_SIZE, "{name} screenshot size");
         let (colours, top) = shot.colours();
         assert!(top < 0.95, "{name}: one colour covers {:.0}% of the editor: it drew next to nothing", 100.0 * top);
-        assert!(
-            colours >= 100,
-            "{name}: only {colours} colours: the editor's text is not anti-aliased glyphs (no fonts draws boxes)"
-        );
+        assert!(colours >= 100, "{name}: only {colours} colours: the editor's text is not anti-aliased glyphs (no fonts draws boxes)");
         let holes = shot.pixels().filter(|&p| p == PARENT_BACKGROUND).count();
         assert_eq!(holes, 0, "{name}: the parent window shows through the editor at {holes} pixels");
     }

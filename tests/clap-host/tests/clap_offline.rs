@@ -66,7 +66,13 @@ fn offline_phrase_at_44k1_and_48k_is_silent_around_and_heard_between() {
             sackbut_clap_host::write_wav(&format!("{dir}/clap-offline-{rate}.wav"), y, rate);
             std::fs::write(format!("{dir}/phrase.mid"), to_midi(PHRASE, PHRASE_MS)).unwrap();
         }
-        eprintln!("{rate} Hz: latency {} samples ({:.1} ms), rendered {:.1} s in {:.1} s", r.latency, r.latency as f64 * 1000.0 / rate as f64, y.len() as f64 / rate as f64, r.wall.as_secs_f64());
+        eprintln!(
+            "{rate} Hz: latency {} samples ({:.1} ms), rendered {:.1} s in {:.1} s",
+            r.latency,
+            r.latency as f64 * 1000.0 / rate as f64,
+            y.len() as f64 / rate as f64,
+            r.wall.as_secs_f64()
+        );
         for line in check_phrase(y, rate) {
             eprintln!("  {line}");
         }

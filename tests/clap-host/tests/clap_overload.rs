@@ -11,7 +11,6 @@ use sackbut_clap_host::phrase::{ms, to_midi, Step};
 use sackbut_clap_host::reference::{render_16k, resample_like_trainer};
 use sackbut_clap_host::{clap_bundle, Event, Instance, StatsFile};
 
-
 #[test]
 fn an_overloaded_engine_sheds_voices_live_recovers_and_still_bounces_exactly() {
     let Some(bundle) = clap_bundle() else { return };

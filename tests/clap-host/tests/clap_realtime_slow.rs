@@ -5,7 +5,6 @@ use sackbut_clap_host::analysis::{peak_db, rms_db};
 use sackbut_clap_host::phrase::{at_rate, ms, PHRASE};
 use sackbut_clap_host::{clap_bundle, Instance, StatsFile};
 
-
 /// With an engine five times slower than real time, the audio thread never waits: every block
 /// returns at once, the late samples come out as silence, and the underruns are counted.
 #[test]

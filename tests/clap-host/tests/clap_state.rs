@@ -2,11 +2,9 @@
 //! voice file named in the state is loaded at activation, and a missing one falls back to the
 //! default voice with a message. Its own test binary (process): it sets the stats variable.
 
-
 use sackbut_clap_host::phrase::{at_rate, ms, PHRASE};
 use sackbut_clap_host::{clap_bundle, Instance, StatsFile};
 use serde_json::{json, Value};
-
 
 fn state_json(inst: &mut Instance) -> Value {
     sackbut_clap_host::state_json(&inst.save_state())
@@ -61,7 +59,9 @@ fn state_round_trip_keeps_the_voice_path_and_parameters() {
     // Saved again, the state names the same file and the same values.
     let again = state_json(&mut b);
     assert_eq!(again["fields"]["voice-path"], Value::String(serde_json::to_string(&voice_path).unwrap()));
-    for (id, v) in [("temp", json!({"f32": 0.75})), ("poly", json!({"i32": 4})), ("seed", json!({"i32": 42})), ("gain", json!({"f32": -6.0}))] {
+    for (id, v) in
+        [("temp", json!({"f32": 0.75})), ("poly", json!({"i32": 4})), ("seed", json!({"i32": 42})), ("gain", json!({"f32": -6.0}))]
+    {
         assert_eq!(again["params"][id], v, "{id}");
     }
 

@@ -120,7 +120,8 @@ mod tests {
 
     #[test]
     fn an_impulse_keeps_its_position() {
-        for (from, to, at) in [(44_100, 16_000, 22_050usize), (16_000, 48_000, 5_001), (44_100, 16_000, 441 * 7 + 5), (48_000, 16_000, 30)] {
+        for (from, to, at) in [(44_100, 16_000, 22_050usize), (16_000, 48_000, 5_001), (44_100, 16_000, 441 * 7 + 5), (48_000, 16_000, 30)]
+        {
             let mut x = vec![0.0f32; from as usize];
             x[at] = 1.0;
             let y = resample(&x, from, to).unwrap();

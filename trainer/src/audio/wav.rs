@@ -53,10 +53,7 @@ pub fn decode_wav_mono<R: Read + Seek>(name: &str, mut reader: R) -> Result<(Vec
         bail!("{name}: empty (0 samples)");
     }
     let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Float, 32) => reader
-            .samples::<f32>()
-            .collect::<Result<_, _>>()
-            .map_err(|e| read_error(name, &e))?,
+        (hound::SampleFormat::Float, 32) => reader.samples::<f32>().collect::<Result<_, _>>().map_err(|e| read_error(name, &e))?,
         (hound::SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
             let scale = 1.0 / (1u64 << (bits - 1)) as f64;
             reader
@@ -80,9 +77,7 @@ pub fn decode_wav_mono<R: Read + Seek>(name: &str, mut reader: R) -> Result<(Vec
 fn read_error(name: &str, e: &hound::Error) -> anyhow::Error {
     match e {
         // hound reports a short read as `Other` "Failed to read enough bytes."
-        hound::Error::IoError(io)
-            if io.kind() == std::io::ErrorKind::UnexpectedEof || io.to_string().contains("enough bytes") =>
-        {
+        hound::Error::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof || io.to_string().contains("enough bytes") => {
             anyhow!("{name}: truncated (the data chunk is shorter than its header says)")
         }
         e => anyhow!("{name}: cannot read samples: {e}"),
@@ -149,12 +144,7 @@ fn find_fmt(head: &[u8]) -> Option<(u16, u16)> {
 pub fn write_wav_i16(path: &Path, samples: &[f32], rate_hz: u32) -> Result<()> {
     let tmp = temp_sibling(path);
     let result = (|| -> Result<()> {
-        let spec = hound::WavSpec {
-            channels: 1,
-            sample_rate: rate_hz,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
+        let spec = hound::WavSpec { channels: 1, sample_rate: rate_hz, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
         let mut w = hound::WavWriter::create(&tmp, spec)?;
         let mut w16 = w.get_i16_writer(samples.len() as u32);
         for &s in samples {

@@ -129,9 +129,8 @@ mod tests {
     fn an_exponential_decay_ends_where_expected() {
         // env = exp(-(i-100)/500) from sample 100 (faded in over 50 samples, so the peak is
         // about exp(-50/500)); it falls to 10 % of its peak at 100 + 500·ln(10/peak).
-        let mut x: Vec<f32> = (0..5000)
-            .map(|i| if i < 100 { 0.0 } else { (-(i as f32 - 100.0) / 500.0).exp() * (i as f32 * 0.5).sin() })
-            .collect();
+        let mut x: Vec<f32> =
+            (0..5000).map(|i| if i < 100 { 0.0 } else { (-(i as f32 - 100.0) / 500.0).exp() * (i as f32 * 0.5).sin() }).collect();
         for k in 0..50 {
             x[100 + k] *= 0.5 - 0.5 * (PI * k as f32 / 50.0).cos();
         }

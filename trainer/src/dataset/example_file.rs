@@ -207,7 +207,12 @@ mod tests {
         let path = dir.path().join("big.skbx");
         std::fs::write(&path, vec![0u8; 200]).unwrap();
         let e = ExampleData::read(&path, Some(10)).unwrap_err().to_string();
-        assert!(e.contains("big.skbx: cannot read example file: is 200 bytes, larger than an example file of 10 samples can be (66 bytes at most)"), "{e}");
+        assert!(
+            e.contains(
+                "big.skbx: cannot read example file: is 200 bytes, larger than an example file of 10 samples can be (66 bytes at most)"
+            ),
+            "{e}"
+        );
         let e = ExampleData::read(Path::new("/dev/zero"), None).unwrap_err().to_string();
         assert_eq!(e, "/dev/zero: cannot read example file: is a device, pipe or socket, not a file");
     }

@@ -205,8 +205,7 @@ impl Manifest {
         if version != DATASET_FORMAT_VERSION as u64 {
             bail!("{name}: unsupported dataset format version {version} (this trainer reads {DATASET_FORMAT_VERSION})");
         }
-        let manifest: Manifest =
-            serde_json::from_value(value).with_context(|| format!("{name}: not a valid dataset manifest"))?;
+        let manifest: Manifest = serde_json::from_value(value).with_context(|| format!("{name}: not a valid dataset manifest"))?;
         manifest.validate().with_context(|| format!("{name}: inconsistent manifest"))?;
         Ok(manifest)
     }

@@ -146,12 +146,8 @@ enum Outcome {
 pub fn run(args: &DatasetArgs) -> Result<()> {
     let t0 = Instant::now();
     let params = check_args(args)?;
-    let split_params = SplitParams {
-        valid_fraction: args.valid,
-        test_fraction: args.test,
-        seed: args.seed,
-        hold_out_notes: args.hold_out_notes.clone(),
-    };
+    let split_params =
+        SplitParams { valid_fraction: args.valid, test_fraction: args.test, seed: args.seed, hold_out_notes: args.hold_out_notes.clone() };
     split_params.validate()?;
     let out = args.out.as_path();
     check_output(out, args.force)?;
@@ -342,9 +338,9 @@ fn build(dir: &Path, jobs: &[Job], instrument: Option<&Instrument>, params: &Pre
                 let outcome = run_job(dir, i, &jobs[i], instrument, params);
                 match &outcome {
                     Ok(Outcome::Skipped(s)) => bar.suspend(|| eprintln!("skipped {}", s.reason)),
-                    Ok(Outcome::Kept { entry, sound_cut: true }) => bar.suspend(|| {
-                        eprintln!("note: {}: the sound is longer than the example and was cut", entry.source)
-                    }),
+                    Ok(Outcome::Kept { entry, sound_cut: true }) => {
+                        bar.suspend(|| eprintln!("note: {}: the sound is longer than the example and was cut", entry.source))
+                    }
                     Ok(_) => {}
                     Err(_) => failed.store(true, Ordering::Relaxed),
                 }
@@ -378,10 +374,7 @@ fn run_job(dir: &Path, index: usize, job: &Job, instrument: Option<&Instrument>,
     };
     let file = format!("{EXAMPLES_DIR}/{index:05}.skbx");
     ExampleData::new(prepared.codes, &prepared.span).write(&dir.join(&file))?;
-    Ok(Outcome::Kept {
-        entry: ExampleEntry { file, source, span: prepared.span, split: Split::Train },
-        sound_cut: prepared.sound_cut,
-    })
+    Ok(Outcome::Kept { entry: ExampleEntry { file, source, span: prepared.span, split: Split::Train }, sound_cut: prepared.sound_cut })
 }
 
 /// Splits, measures R, writes the manifest; returns the summary to print.

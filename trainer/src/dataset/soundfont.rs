@@ -96,15 +96,12 @@ impl Instrument {
             bail!("{name}: SF3 (compressed) SoundFonts are not supported; convert it to SF2");
         }
         let file = File::open(path).with_context(|| format!("{name}: cannot open SoundFont"))?;
-        let sf = SoundFont::new(&mut BufReader::new(file))
-            .map_err(|e| anyhow::anyhow!("{name}: not a readable SF2 SoundFont: {e}"))?;
+        let sf = SoundFont::new(&mut BufReader::new(file)).map_err(|e| anyhow::anyhow!("{name}: not a readable SF2 SoundFont: {e}"))?;
         if sf.get_info().get_version().get_major() >= 3 {
             bail!("{name}: SF3 (compressed) SoundFonts are not supported; convert it to SF2");
         }
-        let found = sf
-            .get_presets()
-            .iter()
-            .find(|p| p.get_bank_number() == preset.bank as i32 && p.get_patch_number() == preset.program as i32);
+        let found =
+            sf.get_presets().iter().find(|p| p.get_bank_number() == preset.bank as i32 && p.get_patch_number() == preset.program as i32);
         let Some(found) = found else {
             let mut have: Vec<(i32, i32, &str)> =
                 sf.get_presets().iter().map(|p| (p.get_bank_number(), p.get_patch_number(), p.get_name())).collect();

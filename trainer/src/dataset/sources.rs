@@ -256,7 +256,8 @@ mod tests {
             touch_wav(dir.path(), name);
         }
         fs::create_dir(dir.path().join("sub.wav")).unwrap();
-        let names: Vec<String> = list_wavs(dir.path()).unwrap().iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> =
+            list_wavs(dir.path()).unwrap().iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
         assert_eq!(names, vec!["b9.WAV", "b10.wav"]);
         let empty = tempfile::tempdir().unwrap();
         assert!(list_wavs(empty.path()).unwrap_err().to_string().contains("no .wav files"));
@@ -311,10 +312,7 @@ mod tests {
                 _ => unreachable!(),
             })
             .collect();
-        assert_eq!(
-            got,
-            vec![("n1.wav".into(), 45, 80, 0.75), ("n2.wav".into(), 47, 100, 0.25), ("n10.wav".into(), 50, 60, 0.5)]
-        );
+        assert_eq!(got, vec![("n1.wav".into(), 45, 80, 0.75), ("n2.wav".into(), 47, 100, 0.25), ("n10.wav".into(), 50, 60, 0.5)]);
         // Count mismatch and a MIDI file without notes are errors naming the file.
         let two = midi_file(other.path(), &[(45, 80, 0.0, 0.5), (47, 80, 1.0, 1.5)]);
         let e = plan_wav_midi(wavs.path(), &two).unwrap_err().to_string();

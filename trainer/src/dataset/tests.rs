@@ -151,8 +151,18 @@ fn wavs_paired_with_a_midi_file() {
     fs::write(&midi, score.to_midi_bytes()).unwrap();
     let out = tmp.path().join("ds");
     let a = args(&[
-        "--out", out.to_str().unwrap(), "--wav-dir", wavs.to_str().unwrap(), "--midi", midi.to_str().unwrap(), "--length", "3",
-        "--valid", "0", "--test", "0",
+        "--out",
+        out.to_str().unwrap(),
+        "--wav-dir",
+        wavs.to_str().unwrap(),
+        "--midi",
+        midi.to_str().unwrap(),
+        "--length",
+        "3",
+        "--valid",
+        "0",
+        "--test",
+        "0",
     ]);
     run(&a).unwrap();
     let ds = Dataset::open(&out).unwrap();
@@ -232,8 +242,20 @@ fn a_small_soundfont_dataset() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("sf");
     let base = [
-        "--out", out.to_str().unwrap(), "--notes", "45,57,69", "--velocities", "100", "--durations", "0.5", "--length", "2",
-        "--valid", "0", "--test", "0",
+        "--out",
+        out.to_str().unwrap(),
+        "--notes",
+        "45,57,69",
+        "--velocities",
+        "100",
+        "--durations",
+        "0.5",
+        "--length",
+        "2",
+        "--valid",
+        "0",
+        "--test",
+        "0",
     ];
     run(&args(&base)).unwrap();
     let ds = Dataset::open(&out).unwrap();

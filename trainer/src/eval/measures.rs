@@ -76,11 +76,7 @@ pub fn note_timing(x: &[f32], onset: usize, expected_end: usize, rate_hz: u32) -
     let on = after.iter().position(|&v| v.abs() >= level(ONSET_LEVEL_DB)).expect("the peak itself qualifies");
     let last = after.iter().rposition(|&v| v.abs() >= level(END_LEVEL_DB)).expect("the peak itself qualifies");
     let end = onset + last + 1;
-    NoteTiming {
-        peak_dbfs,
-        onset_delay_ms: Some(ms(on as f64)),
-        end_error_ms: Some(ms(end as f64 - expected_end as f64)),
-    }
+    NoteTiming { peak_dbfs, onset_delay_ms: Some(ms(on as f64)), end_error_ms: Some(ms(end as f64 - expected_end as f64)) }
 }
 
 /// Silence around one note's render: before its note-on, and from [`SILENCE_GUARD_MS`] after
@@ -98,10 +94,7 @@ pub fn note_silence(x: &[f32], onset: usize, expected_end: usize, rate_hz: u32) 
     let guard = (SILENCE_GUARD_MS * rate_hz as f64 / 1000.0).round() as usize;
     let before = &x[..onset.min(x.len())];
     let after = x.get(expected_end + guard..).unwrap_or(&[]);
-    NoteSilence {
-        before_dbfs: (!before.is_empty()).then(|| rms_dbfs(before)),
-        after_dbfs: (!after.is_empty()).then(|| rms_dbfs(after)),
-    }
+    NoteSilence { before_dbfs: (!before.is_empty()).then(|| rms_dbfs(before)), after_dbfs: (!after.is_empty()).then(|| rms_dbfs(after)) }
 }
 
 /// How much louder the loud render is than the soft one over the same window, dB.

@@ -182,7 +182,12 @@ fn nll(args: &EvalArgs, voice: &Voice, data: &Path) -> Result<NllReport> {
             eprintln!("warning: test example skipped: {reason}");
         }
         let lv = LoadedVoice::new(v.clone(), device)?;
-        let bits = nll_bits(&lv.model, &test, usize::MAX, NllSetup { batch: NLL_BATCH, seq_len: NLL_SEQ_LEN, release, conditioned: v.meta.training.conditioned, device });
+        let bits = nll_bits(
+            &lv.model,
+            &test,
+            usize::MAX,
+            NllSetup { batch: NLL_BATCH, seq_len: NLL_SEQ_LEN, release, conditioned: v.meta.training.conditioned, device },
+        );
         Ok((bits, test.len()))
     };
     let (test_bits, test_examples) = measure(voice, &args.voice)?;
@@ -245,7 +250,11 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         write_wav_i16(&out.join(&wav), &r.audio, MODEL_RATE_HZ)?;
         let inside = (lo..=hi).contains(&key);
         let m = measure(&r, inside, clip_level, wav);
-        if inside { in_range.push(m) } else { beyond.push(m) }
+        if inside {
+            in_range.push(m)
+        } else {
+            beyond.push(m)
+        }
         renders.push(r);
         bar.inc(1);
     }
@@ -281,9 +290,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     );
 
     let title = format!("{} — {} steps — pitch error per note (filled: trained range; x: miss)", meta.name, meta.training.steps);
-    let report_of = |key: u8| {
-        in_range.notes.iter().chain(&beyond_range.notes).find(|n| n.note == key).expect("every render was measured")
-    };
+    let report_of = |key: u8| in_range.notes.iter().chain(&beyond_range.notes).find(|n| n.note == key).expect("every render was measured");
     let sheet_notes: Vec<sheet::SheetNote> = renders
         .iter()
         .map(|r| (r, report_of(r.span.note)))

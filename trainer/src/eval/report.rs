@@ -436,7 +436,11 @@ fn group_lines(out: &mut String, what: &str, g: &Group) {
     let p = &g.pitch;
     let notes = |v: &[u8]| {
         let list: Vec<String> = v.iter().map(u8::to_string).collect();
-        if list.is_empty() { String::new() } else { format!(" ({})", list.join(" ")) }
+        if list.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", list.join(" "))
+        }
     };
     out.push_str(&format!(
         "{what}: {} notes, {} hits, {} misses{}; |cents| median {} worst {}{}; {:.1} % within 25 cents; {} octave errors\n",
@@ -500,12 +504,7 @@ impl EvalReport {
         group_lines(&mut out, "trained range", &self.in_range);
         group_lines(&mut out, "beyond range", &self.beyond_range);
         let c = &self.clipping;
-        out.push_str(&format!(
-            "clipping over all renders: {:.4} % ({} of {} samples)\n",
-            100.0 * c.share,
-            c.clipped_samples,
-            c.samples
-        ));
+        out.push_str(&format!("clipping over all renders: {:.4} % ({} of {} samples)\n", 100.0 * c.share, c.clipped_samples, c.samples));
         let vel = &self.velocity;
         out.push_str(&format!(
             "velocity: note {} at {} -> {:.1} dBFS, at {} -> {:.1} dBFS: {:+.1} dB\n",

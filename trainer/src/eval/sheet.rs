@@ -146,8 +146,7 @@ fn heat(v: f64) -> RGBColor {
 fn spectrogram(x: &[f32], columns: usize) -> Vec<Vec<f64>> {
     let mut planner = FftPlanner::<f32>::new();
     let fft = planner.plan_fft_forward(FFT_LEN);
-    let window: Vec<f32> =
-        (0..FFT_LEN).map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / FFT_LEN as f32).cos()).collect();
+    let window: Vec<f32> = (0..FFT_LEN).map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / FFT_LEN as f32).cos()).collect();
     // A full-scale sine's peak bin: amplitude · (sum of the window) / 2.
     let norm = window.iter().sum::<f32>() as f64 / 2.0;
     let bins = (SPEC_MAX_HZ / RATE_HZ * FFT_LEN as f64) as usize;
@@ -182,8 +181,7 @@ fn tile(area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, n: &SheetNote
     // Waveform.
     let wave_top = LABEL_HEIGHT;
     let mid = wave_top + WAVE_HEIGHT / 2;
-    area.draw(&Rectangle::new([(x0, wave_top), (x0 + w, wave_top + WAVE_HEIGHT)], RGBColor(248, 248, 248).filled()))
-        .map_err(plot_err)?;
+    area.draw(&Rectangle::new([(x0, wave_top), (x0 + w, wave_top + WAVE_HEIGHT)], RGBColor(248, 248, 248).filled())).map_err(plot_err)?;
     for px in 0..w {
         let a = px as usize * len / w as usize;
         let b = ((px as usize + 1) * len / w as usize).clamp(a + 1, len);

@@ -210,7 +210,8 @@ mod tests {
         assert_eq!(step_of(&dir.path().join(CHECKPOINT_FILE)), 20);
         assert_eq!(step_of(&dir.path().join(BEST_FILE)), 10);
         assert_eq!(RunState::read(dir.path()).unwrap().step, 20);
-        let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert_eq!(names.len(), 3, "nothing pending or temporary left: {names:?}");
     }
 

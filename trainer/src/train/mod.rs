@@ -112,9 +112,10 @@ fn meta(args: &TrainArgs, ds: &Dataset, hp: HParams, summary: TrainingSummary) -
     let mut velocities: Vec<u8> = ds.manifest.examples.iter().filter(|e| e.split == Split::Train).map(|e| e.span.velocity).collect();
     velocities.sort();
     velocities.dedup();
-    let name = args.name.clone().unwrap_or_else(|| {
-        args.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "voice".into())
-    });
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| args.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "voice".into()));
     VoiceMeta {
         format_version: VOICE_FORMAT_VERSION,
         name,
@@ -306,9 +307,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 let last = state.step >= args.steps;
                 if state.step % args.eval_every == 0 || last {
                     state.wall_s = wall_before + run_clock.elapsed().as_secs_f64();
-                    let eval = |set: &[examples::Example]| {
-                        evaluate::nll_bits(&model, set, args.eval_examples, setup)
-                    };
+                    let eval = |set: &[examples::Example]| evaluate::nll_bits(&model, set, args.eval_examples, setup);
                     let valid_bits = eval(&valid);
                     let test_bits = eval(&test);
                     let train_bits = window_nats / window_samples.max(1) as f64 / std::f64::consts::LN_2;
@@ -327,8 +326,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                         (Some(_), None) => true,
                         (None, _) => true, // no validation split: the latest is the best we know
                     };
-                    let voice = voice_from_varstore(&vs, meta(args, &ds, hp, summary(&state, valid_bits, None)))
-                        .map_err(|e| anyhow::anyhow!(e))?;
+                    let voice =
+                        voice_from_varstore(&vs, meta(args, &ds, hp, summary(&state, valid_bits, None))).map_err(|e| anyhow::anyhow!(e))?;
                     let saved = (|| -> Result<()> {
                         // The log first: rows after the committed step are dropped on resume.
                         loss_log::write(&log_path, &log)?;
@@ -367,14 +366,16 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                         }
                     }
                     // `suspend` rather than `println`: println prints nothing when the bar is hidden.
-                    bar.suspend(|| eprintln!(
-                        "step {:>6}  train {:.3}  valid {}  test {}  bits/sample{}",
-                        state.step,
-                        train_bits,
-                        valid_bits.map_or("-".into(), |v| format!("{v:.3}")),
-                        test_bits.map_or("-".into(), |v| format!("{v:.3}")),
-                        if improved { "  (best)" } else { "" }
-                    ));
+                    bar.suspend(|| {
+                        eprintln!(
+                            "step {:>6}  train {:.3}  valid {}  test {}  bits/sample{}",
+                            state.step,
+                            train_bits,
+                            valid_bits.map_or("-".into(), |v| format!("{v:.3}")),
+                            test_bits.map_or("-".into(), |v| format!("{v:.3}")),
+                            if improved { "  (best)" } else { "" }
+                        )
+                    });
                 }
                 if last {
                     break 'training;
@@ -383,8 +384,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                     bar.finish_and_clear();
                     if committed != Some(state.step) {
                         state.wall_s = wall_before + run_clock.elapsed().as_secs_f64();
-                        let voice = voice_from_varstore(&vs, meta(args, &ds, hp, summary(&state, None, None)))
-                            .map_err(|e| anyhow::anyhow!(e))?;
+                        let voice =
+                            voice_from_varstore(&vs, meta(args, &ds, hp, summary(&state, None, None))).map_err(|e| anyhow::anyhow!(e))?;
                         checkpoint::save(out, &voice, false, &state)
                             .map_err(|e| save_failed(e, &format!("step {}", state.step), committed))?;
                     }

@@ -28,8 +28,7 @@ impl RunState {
     /// Reads `run_dir/state.json`.
     pub fn read(run_dir: &Path) -> Result<RunState> {
         let path = run_dir.join("state.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| {
+        let text = std::fs::read_to_string(&path).with_context(|| {
             format!(
                 "{}: cannot resume: no run state (no checkpoint was saved in this run directory yet: start it without --resume)",
                 path.display()

@@ -37,8 +37,23 @@ pub fn small_dataset(dir: &Path) -> PathBuf {
     assert!(Path::new(SF2).exists(), "{SF2} missing: run scripts/setup.sh (Debian package fluid-soundfont-gm)");
     let data = dir.join("ds");
     ok(&[
-        "dataset", "--out", s(&data), "--notes", "50,55,60", "--velocities", "70,110", "--durations", "0.3,0.6",
-        "--length", "2", "--valid", "0.25", "--test", "0.25", "--seed", "3",
+        "dataset",
+        "--out",
+        s(&data),
+        "--notes",
+        "50,55,60",
+        "--velocities",
+        "70,110",
+        "--durations",
+        "0.3,0.6",
+        "--length",
+        "2",
+        "--valid",
+        "0.25",
+        "--test",
+        "0.25",
+        "--seed",
+        "3",
     ]);
     data
 }
@@ -48,8 +63,27 @@ pub fn small_dataset(dir: &Path) -> PathBuf {
 pub fn train_tiny(data: &Path, run: &Path, steps: u32, eval_every: u32, extra: &[&str]) {
     let (steps, eval_every) = (steps.to_string(), eval_every.to_string());
     let mut args = vec![
-        "train", "--data", s(data), "--out", s(run), "--preset", "tiny", "--steps", &steps, "--eval-every",
-        &eval_every, "--batch", "6", "--seq-len", "512", "--device", "cpu", "--threads", "1", "--seed", "1",
+        "train",
+        "--data",
+        s(data),
+        "--out",
+        s(run),
+        "--preset",
+        "tiny",
+        "--steps",
+        &steps,
+        "--eval-every",
+        &eval_every,
+        "--batch",
+        "6",
+        "--seq-len",
+        "512",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--seed",
+        "1",
     ];
     args.extend_from_slice(extra);
     ok(&args);

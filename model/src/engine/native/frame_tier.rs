@@ -58,11 +58,7 @@ impl TierScratch {
     /// Scratch for `batch` rows of `shape`.
     pub fn new(shape: TierShape, batch: usize) -> TierScratch {
         let dp = shape.dim_pad();
-        TierScratch {
-            x: AlignedBuf::zeros(batch * dp),
-            gi: AlignedBuf::zeros(batch * 3 * dp),
-            gh: AlignedBuf::zeros(batch * 3 * dp),
-        }
+        TierScratch { x: AlignedBuf::zeros(batch * dp), gi: AlignedBuf::zeros(batch * 3 * dp), gh: AlignedBuf::zeros(batch * 3 * dp) }
     }
 }
 
@@ -117,7 +113,11 @@ impl FrameTier {
         let up_w = w.get(&format!("{name}.upsample.weight"));
         let upsample = PackedMatrix::from_fn(shape.up_len(), dim, |o, i| {
             let (s, j) = (o / op, o % op);
-            if j < shape.out_dim { up_w[(s * shape.out_dim + j) * dim + i] } else { 0.0 }
+            if j < shape.out_dim {
+                up_w[(s * shape.out_dim + j) * dim + i]
+            } else {
+                0.0
+            }
         });
         let up_b = w.get(&format!("{name}.upsample.bias"));
         let mut up_bias = AlignedBuf::zeros(shape.up_len());

@@ -22,7 +22,11 @@ fn pack_gates(w: &[f32], dim: usize, k: usize) -> PackedMatrix {
     let dp = pad(dim);
     PackedMatrix::from_fn(3 * dp, k, |o, i| {
         let (gate, j) = (o / dp, o % dp);
-        if j < dim { w[(gate * dim + j) * k + i] } else { 0.0 }
+        if j < dim {
+            w[(gate * dim + j) * k + i]
+        } else {
+            0.0
+        }
     })
 }
 

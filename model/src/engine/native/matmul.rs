@@ -51,17 +51,7 @@ impl InitPtr {
 /// If a slice is too short for `n` rows at its stride, or a stride is smaller than the row.
 /// Checked once per call, before the kernel runs.
 #[allow(clippy::too_many_arguments)]
-pub fn matmul(
-    d: Dispatch,
-    w: &PackedMatrix,
-    x: &[f32],
-    x_stride: usize,
-    n: usize,
-    y: &mut [f32],
-    y_stride: usize,
-    init: Init,
-    relu: bool,
-) {
+pub fn matmul(d: Dispatch, w: &PackedMatrix, x: &[f32], x_stride: usize, n: usize, y: &mut [f32], y_stride: usize, init: Init, relu: bool) {
     if n == 0 {
         return;
     }
@@ -102,9 +92,8 @@ fn portable(w: &PackedMatrix, x: *const f32, xs: usize, n: usize, y: *mut f32, y
         for r in 0..n {
             // SAFETY: `matmul` checked x has n rows of k at stride xs, y n rows of out_pad at
             // stride ys, and the bias out_pad values; o0 + width <= out_pad.
-            let (xr, yr) = unsafe {
-                (std::slice::from_raw_parts(x.add(r * xs), k), std::slice::from_raw_parts_mut(y.add(r * ys + o0), width))
-            };
+            let (xr, yr) =
+                unsafe { (std::slice::from_raw_parts(x.add(r * xs), k), std::slice::from_raw_parts_mut(y.add(r * ys + o0), width)) };
             let mut acc = [0.0f32; super::packed::GROUP];
             let acc = &mut acc[..width];
             match init {

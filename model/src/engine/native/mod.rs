@@ -150,19 +150,12 @@ impl NativeEngine {
         let w = Weights::new(voice)?;
         let hp = voice.meta.hparams;
         let note_emb = w.get("note_emb.weight");
-        let top_shape = TierShape {
-            frame: hp.top_frame(),
-            dim: hp.top_dim,
-            layers: hp.rnn_layers,
-            ratio: hp.top_ratio,
-            out_dim: hp.mid_dim,
-        };
-        let mid_shape =
-            TierShape { frame: hp.mid_frame, dim: hp.mid_dim, layers: hp.rnn_layers, ratio: hp.mid_frame, out_dim: hp.mlp_dim };
+        let top_shape =
+            TierShape { frame: hp.top_frame(), dim: hp.top_dim, layers: hp.rnn_layers, ratio: hp.top_ratio, out_dim: hp.mid_dim };
+        let mid_shape = TierShape { frame: hp.mid_frame, dim: hp.mid_dim, layers: hp.rnn_layers, ratio: hp.mid_frame, out_dim: hp.mlp_dim };
         let top = FrameTier::load(&w, "top", top_shape, note_emb, hp.note_emb_dim);
         let mid = FrameTier::load(&w, "mid", mid_shape, note_emb, hp.note_emb_dim);
-        let mlp =
-            SampleMlp::load(&w, hp.mid_frame, hp.pitch_lag_taps, hp.mlp_dim, hp.sample_emb_dim, note_emb, hp.note_emb_dim);
+        let mlp = SampleMlp::load(&w, hp.mid_frame, hp.pitch_lag_taps, hp.mlp_dim, hp.sample_emb_dim, note_emb, hp.note_emb_dim);
         let lens = RowLens {
             history: hp.history_len(),
             h_top: top_shape.state_len(),
@@ -316,13 +309,7 @@ impl NativeEngine {
         for (a, &row) in rows.iter().enumerate() {
             s.h[a * hl..(a + 1) * hl].copy_from_slice(&st.h_top[row * hl..(row + 1) * hl]);
         }
-        let inp = TierInputs {
-            frames: &s.frames,
-            frames_stride: s.frames_stride,
-            notes: &s.notes,
-            feats: &s.feats,
-            upper: None,
-        };
+        let inp = TierInputs { frames: &s.frames, frames_stride: s.frames_stride, notes: &s.notes, feats: &s.feats, upper: None };
         top.step(*d, n, inp, &mut s.h, &mut s.top, &mut s.up);
         for (a, &row) in rows.iter().enumerate() {
             st.h_top[row * hl..(row + 1) * hl].copy_from_slice(&s.h[a * hl..(a + 1) * hl]);
@@ -342,13 +329,7 @@ impl NativeEngine {
             s.h[a * hl..(a + 1) * hl].copy_from_slice(&st.h_mid[row * hl..(row + 1) * hl]);
             s.upper[a * dp..(a + 1) * dp].copy_from_slice(&st.top_up[row * top_ul + k * dp..][..dp]);
         }
-        let inp = TierInputs {
-            frames: &s.frames,
-            frames_stride: s.frames_stride,
-            notes: &s.notes,
-            feats: &s.feats,
-            upper: Some(&s.upper),
-        };
+        let inp = TierInputs { frames: &s.frames, frames_stride: s.frames_stride, notes: &s.notes, feats: &s.feats, upper: Some(&s.upper) };
         mid.step(*d, n, inp, &mut s.h, &mut s.mid, &mut s.up);
         for (a, &row) in rows.iter().enumerate() {
             st.h_mid[row * hl..(row + 1) * hl].copy_from_slice(&s.h[a * hl..(a + 1) * hl]);

@@ -64,15 +64,7 @@ impl SampleMlp {
     /// Packs `mlp.*` for a window of `window` codes and `taps` pitch-lag taps, `dim` wide,
     /// sample embedding `emb_dim`.
     #[allow(clippy::too_many_arguments)]
-    pub fn load(
-        w: &Weights,
-        window: usize,
-        taps: usize,
-        dim: usize,
-        emb_dim: usize,
-        note_emb: &[f32],
-        note_emb_dim: usize,
-    ) -> SampleMlp {
+    pub fn load(w: &Weights, window: usize, taps: usize, dim: usize, emb_dim: usize, note_emb: &[f32], note_emb_dim: usize) -> SampleMlp {
         let dp = pad(dim);
         let emb = w.get("mlp.embedding.weight");
         let mut lut = AlignedBuf::zeros((window + taps) * Q_LEVELS * dp);
@@ -143,7 +135,16 @@ impl SampleMlp {
     /// pitch-lag taps), the mid tier's output `up` for this sample, and the conditioning; then
     /// ReLU.
     #[allow(clippy::too_many_arguments)]
-    pub fn first_layer(&self, d: Dispatch, s: &mut MlpScratch, r: usize, codes: &[u8], up: &[f32], note: u8, feats: &[f32; SCALAR_FEATURES]) {
+    pub fn first_layer(
+        &self,
+        d: Dispatch,
+        s: &mut MlpScratch,
+        r: usize,
+        codes: &[u8],
+        up: &[f32],
+        note: u8,
+        feats: &[f32; SCALAR_FEATURES],
+    ) {
         debug_assert_eq!(codes.len(), self.window + self.taps);
         let dp = self.dim_pad;
         let c = &self.cond;

@@ -61,8 +61,7 @@ pub fn exp(x: f32) -> f32 {
     let k = t - MAGIC;
     let ki = t.to_bits() as i32 - MAGIC.to_bits() as i32;
     let r = x - k * LN2_HI - k * LN2_LO;
-    let p = ((((1.987_569_2e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r
-        + 0.5;
+    let p = ((((1.987_569_2e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r + 0.5;
     let e = p * (r * r) + r + 1.0;
     e * f32::from_bits(((ki + 127) << 23) as u32)
 }

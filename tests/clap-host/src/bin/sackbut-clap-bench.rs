@@ -24,13 +24,21 @@ fn main() {
         let r = inst.render(rate as f64, &[512], frames, &events);
         let audio_s = frames as f64 / rate as f64;
         let rtf = r.wall.as_secs_f64() / audio_s;
-        println!("{notes} note(s): {audio_s:.1} s of audio in {:.2} s: real-time factor {rtf:.3} ({:.1}x faster than real time)", r.wall.as_secs_f64(), 1.0 / rtf);
+        println!(
+            "{notes} note(s): {audio_s:.1} s of audio in {:.2} s: real-time factor {rtf:.3} ({:.1}x faster than real time)",
+            r.wall.as_secs_f64(),
+            1.0 / rtf
+        );
     }
     let hp = sackbut_plugin::voice_source::default_voice().expect("the default voice").meta.hparams;
     println!("default voice: {}-sample top frames", hp.top_frame());
     for block in [64usize, 128, 256, 512, 1024] {
         let t = Timeline::plan(rate, block, RenderMode::Realtime, hp.top_frame(), 0, hp.horizon);
-        println!("live at 48 kHz, {block}-sample blocks, no lookahead: latency {} samples ({:.1} ms)", t.latency_samples, t.latency_s() * 1000.0);
+        println!(
+            "live at 48 kHz, {block}-sample blocks, no lookahead: latency {} samples ({:.1} ms)",
+            t.latency_samples,
+            t.latency_s() * 1000.0
+        );
     }
     let t = Timeline::plan(rate, 512, RenderMode::Offline, hp.top_frame(), 0, hp.horizon);
     println!("offline at 48 kHz: latency {} samples ({:.1} ms)", t.latency_samples, t.latency_s() * 1000.0);

@@ -125,9 +125,7 @@ impl X {
 
     fn resize(&self, width: u32, height: u32) -> Result<(), String> {
         use x11rb::protocol::xproto::ConfigureWindowAux;
-        self.conn
-            .configure_window(self.parent, &ConfigureWindowAux::new().width(width).height(height))
-            .map_err(|e| e.to_string())?;
+        self.conn.configure_window(self.parent, &ConfigureWindowAux::new().width(width).height(height)).map_err(|e| e.to_string())?;
         self.conn.sync().map_err(|e| e.to_string())
     }
 
@@ -172,7 +170,11 @@ impl X {
         let channel = |px: u32, mask: u32| -> u8 {
             let v = (px & mask) >> mask.trailing_zeros();
             let bits = mask.count_ones();
-            if bits >= 8 { (v >> (bits - 8)) as u8 } else { (v << (8 - bits)) as u8 }
+            if bits >= 8 {
+                (v >> (bits - 8)) as u8
+            } else {
+                (v << (8 - bits)) as u8
+            }
         };
         let stride = reply.data.len() / height.max(1) as usize;
         let mut rgb = Vec::with_capacity(width as usize * height as usize * 3);
@@ -189,9 +191,8 @@ impl X {
 }
 
 fn run() -> Result<(), String> {
-    let out_dir = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/clap-gui")
-    });
+    let out_dir =
+        std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/clap-gui"));
     std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let bundle = sackbut_clap_host::clap_bundle().ok_or("no Sackbut.clap to load")?;
     let x = X::open(560, 600)?;
