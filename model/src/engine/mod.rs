@@ -163,6 +163,7 @@ pub trait Engine {
 }
 
 /// Checks a `reset_row` call: `row` below `max_batch`, and the clock at a top-frame boundary.
+#[allow(clippy::manual_is_multiple_of)] // `is_multiple_of` is newer than the workspace's rust-version (1.85)
 pub(crate) fn check_reset(max_batch: usize, clock_samples: u64, top_frame: usize, row: usize) -> Result<(), EngineError> {
     if row >= max_batch {
         return Err(EngineError::RowOutOfRange { row, max_batch });

@@ -39,7 +39,7 @@ pub fn yin_hz(x: &[f32], rate: f64, fmin: f64, fmax: f64) -> Option<f64> {
     let mut f0s = Vec::new();
     let mut windows = 0;
     let mut start = 0;
-    while start + win + tau_max + 1 <= x.len() {
+    while start + win + tau_max < x.len() {
         windows += 1;
         let frame = &x[start..start + win + tau_max + 1];
         let mut d = vec![0f64; tau_max + 1];

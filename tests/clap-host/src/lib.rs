@@ -180,9 +180,9 @@ impl Instance {
 
     /// Sets the render mode (before activation).
     pub fn set_offline(&mut self, offline: bool) {
-        let mut handle = self.instance.plugin_handle();
+        let handle = self.instance.plugin_handle();
         let render: PluginRender = handle.get_extension().expect("the render extension");
-        render.set(&mut handle, if offline { RenderMode::Offline } else { RenderMode::Realtime }).expect("render mode accepted");
+        render.set(&handle, if offline { RenderMode::Offline } else { RenderMode::Realtime }).expect("render mode accepted");
         self.offline.set(offline);
     }
 
@@ -246,42 +246,42 @@ impl Instance {
 
     /// The plugin's state.
     pub fn save_state(&mut self) -> Vec<u8> {
-        let mut handle = self.instance.plugin_handle();
+        let handle = self.instance.plugin_handle();
         let state: PluginState = handle.get_extension().expect("the state extension");
         let mut out = Vec::new();
-        state.save(&mut handle, &mut out).expect("state saves");
+        state.save(&handle, &mut out).expect("state saves");
         out
     }
 
     /// Restores a state.
     pub fn load_state(&mut self, bytes: &[u8]) {
-        let mut handle = self.instance.plugin_handle();
+        let handle = self.instance.plugin_handle();
         let state: PluginState = handle.get_extension().expect("the state extension");
-        state.load(&mut handle, &mut &bytes[..]).expect("state loads");
+        state.load(&handle, &mut &bytes[..]).expect("state loads");
         self.pump_main_thread();
     }
 
     /// The CLAP id of the parameter named `name`.
     pub fn param_id(&mut self, name: &str) -> Option<u32> {
-        let mut handle = self.instance.plugin_handle();
+        let handle = self.instance.plugin_handle();
         let params: PluginParams = handle.get_extension()?;
         let mut buf = ParamInfoBuffer::new();
-        (0..params.count(&mut handle)).find_map(|i| {
-            let info = params.get_info(&mut handle, i, &mut buf)?;
+        (0..params.count(&handle)).find_map(|i| {
+            let info = params.get_info(&handle, i, &mut buf)?;
             (info.name == name.as_bytes()).then(|| info.id.get())
         })
     }
 
     /// The plain value of the parameter named `name` (as the host shows it).
     pub fn param(&mut self, name: &str) -> Option<f64> {
-        let mut handle = self.instance.plugin_handle();
+        let handle = self.instance.plugin_handle();
         let params: PluginParams = handle.get_extension()?;
         let mut buf = ParamInfoBuffer::new();
-        for i in 0..params.count(&mut handle) {
-            let Some(info) = params.get_info(&mut handle, i, &mut buf) else { continue };
+        for i in 0..params.count(&handle) {
+            let Some(info) = params.get_info(&handle, i, &mut buf) else { continue };
             if info.name == name.as_bytes() {
                 let id = info.id;
-                return params.get_value(&mut handle, id);
+                return params.get_value(&handle, id);
             }
         }
         None
@@ -327,8 +327,8 @@ impl Instance {
         let stopped = self.instance.activate(|_, _| (), config).expect("activates");
         self.pump_main_thread();
         let latency = {
-            let mut handle = self.instance.plugin_handle();
-            handle.get_extension::<PluginLatency>().map_or(0, |l| l.get(&mut handle))
+            let handle = self.instance.plugin_handle();
+            handle.get_extension::<PluginLatency>().map_or(0, |l| l.get(&handle))
         };
         let blocks = blocks.to_vec();
         let events = events.to_vec();
