@@ -18,12 +18,11 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use sackbut_model::conditioning::Conditioning;
+use sackbut_model::engine::gpu_client::GpuEngine;
 use sackbut_model::engine::native::NativeEngine;
 use sackbut_model::engine::Engine;
 use sackbut_model::voice_file::Voice;
 use sackbut_model::MODEL_RATE_HZ;
-
-use sackbut_model::engine::gpu_client::GpuEngine;
 
 use crate::gpu_engine::{nvidia_driver_present, shared_library};
 use crate::params::EngineChoice;
@@ -43,7 +42,7 @@ const PROBE_ROWS: usize = 8;
 pub struct ChosenEngine {
     /// The engine, [`MAX_VOICES`] rows.
     pub engine: DynEngine,
-    /// "CPU: native engine (AVX2 kernels)", "GPU: …", or why the GPU was not used.
+    /// "CPU: native engine (avx2 kernels)", "GPU: …", or why the GPU was not used.
     pub line: String,
 }
 
@@ -102,7 +101,13 @@ fn auto_gpu(voice: &Voice) -> Result<DynEngine, String> {
     // depends on the machine far more than on the voice.
     static VERDICT: OnceLock<Result<f64, String>> = OnceLock::new();
     let verdict = VERDICT.get_or_init(|| probe_us_per_step(gpu(voice)?.as_mut()));
-    let us = verdict.clone()?;
+    fast_enough(verdict.clone()?)?;
+    // The voice starts on a fresh engine, not on the one the probe ran.
+    gpu(voice)
+}
+
+/// Whether a GPU engine measured at `us` microseconds per sample step is fast enough for Auto.
+fn fast_enough(us: f64) -> Result<(), String> {
     let budget = 1e6 / MODEL_RATE_HZ as f64;
     if us > AUTO_GPU_MAX_LOAD * budget {
         return Err(format!(
@@ -110,8 +115,7 @@ fn auto_gpu(voice: &Voice) -> Result<DynEngine, String> {
             AUTO_GPU_MAX_LOAD * budget
         ));
     }
-    // The voice starts on a fresh engine, not on the one the probe ran.
-    gpu(voice)
+    Ok(())
 }
 
 /// Microseconds per sample step with [`PROBE_ROWS`] rows, the best of three top frames after a
@@ -139,4 +143,37 @@ fn probe_us_per_step(e: &mut dyn Engine) -> Result<f64, String> {
 
 fn e_failure(e: &dyn Engine, err: sackbut_model::engine::EngineError) -> String {
     e.failure().map_or_else(|| err.to_string(), str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::voice_source::default_voice;
+
+    #[test]
+    fn auto_refuses_an_engine_slower_than_half_of_real_time_and_says_by_how_much() {
+        // The H100's torch engine at 8 voices (README, Inference engines).
+        let why = fast_enough(260.1).unwrap_err();
+        assert_eq!(why, "the GPU engine measured 260 µs per sample step here at 8 notes; Auto takes it under 31 (real time: 62.5)");
+        assert!(fast_enough(31.25).is_ok());
+        assert!(fast_enough(20.0).is_ok());
+        assert!(fast_enough(31.3).is_err());
+    }
+
+    #[test]
+    fn the_probe_measures_a_real_engine() {
+        let voice = default_voice().unwrap();
+        let mut e = NativeEngine::new(&voice, MAX_VOICES).unwrap();
+        let us = probe_us_per_step(&mut e).unwrap();
+        assert!(us.is_finite() && us > 0.0, "{us}");
+        assert_eq!(e.clock_samples(), 4 * e.top_frame() as u64, "a warm-up frame and three measured ones");
+    }
+
+    #[test]
+    fn cpu_plays_the_native_engine_and_says_so() {
+        let voice = default_voice().unwrap();
+        let cpu = build(EngineChoice::Cpu, &voice).unwrap();
+        assert!(cpu.line.starts_with("CPU: native engine ("), "{}", cpu.line);
+        assert_eq!(cpu.engine.max_batch(), MAX_VOICES);
+    }
 }

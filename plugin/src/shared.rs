@@ -124,7 +124,7 @@ pub struct Status {
     pub card: Mutex<VoiceCard>,
     /// The last voice message (load error, fallback), empty if none.
     pub voice_message: Mutex<String>,
-    /// The engine line ("CPU: native engine (AVX2 kernels)", and why not the GPU).
+    /// The engine line ("CPU: native engine (avx2 kernels)", and why not the GPU).
     pub engine_line: Mutex<String>,
     /// The Engine parameter the playing engine was built for (`None` before the first
     /// activation): when the parameter changes, the worker has the engine rebuilt.
