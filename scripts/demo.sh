@@ -35,4 +35,4 @@ else
   render_brief
 fi
 echo "demo: out/demo.wav (default voice), out/demo-brief.wav (voice trained just now: out/demo-run, loss curve out/demo-run/loss.png)"
-echo "demo: plugin bundles target/bundled/Sackbut.vst3 and target/bundled/Sackbut.clap"
+echo "demo: plugin bundles target/bundled/Sackbut.vst3 and target/bundled/Sackbut.clap, the GPU engine library beside each"
