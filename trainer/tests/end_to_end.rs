@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{ok, s, small_dataset, stderr, train_tiny, trainer};
+use common::{ok, ok_args, s, small_dataset, stderr, tiny_train_args, train_tiny, trainer};
 use sackbut_model::score::{Score, ScoreNote};
 use sackbut_model::voice_file::Voice;
 
@@ -134,37 +134,18 @@ fn resume_continues_from_the_last_checkpoint() {
     let t = trained();
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let base = [
-        "train",
-        "--data",
-        s(&t.data),
-        "--out",
-        s(&run),
-        "--preset",
-        "tiny",
-        "--eval-every",
-        "20",
-        "--batch",
-        "4",
-        "--seq-len",
-        "512",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--no-preview",
-        "--keep-checkpoints",
-    ];
-    let mut first = base.to_vec();
-    first.extend(["--steps", "40"]);
-    ok(&first);
+    let mut base = tiny_train_args(&t.data, &run, 4);
+    base.extend(["--eval-every", "20", "--no-preview", "--keep-checkpoints"].map(String::from));
+    let mut first = base.clone();
+    first.extend(["--steps", "40"].map(String::from));
+    ok_args(&first);
     // A second start without --resume refuses to overwrite the run.
-    let refused = trainer(&first);
+    let refused = trainer(&first.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("--resume"), "{}", stderr(&refused));
-    let mut second = base.to_vec();
-    second.extend(["--steps", "60", "--resume"]);
-    let out = ok(&second);
+    let mut second = base;
+    second.extend(["--steps", "60", "--resume"].map(String::from));
+    let out = ok_args(&second);
     assert!(stderr(&out).contains("resuming"), "{}", stderr(&out));
     let log = std::fs::read_to_string(run.join("log.csv")).unwrap();
     let steps: Vec<&str> = log.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();

@@ -10,39 +10,14 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ok, s, small_dataset, stderr, trainer, SF2};
+use common::{ok, s, small_dataset, stderr, tiny_train_args, trainer, SF2};
 use sackbut_model::voice_file::Voice;
 
 /// Training options of these tests: the tiny preset on one CPU thread, frequent checkpoints.
 fn train_args(data: &Path, run: &Path, steps: u64, eval_every: u64) -> Vec<String> {
-    let steps = steps.to_string();
-    let eval_every = eval_every.to_string();
-    [
-        "train",
-        "--data",
-        s(data),
-        "--out",
-        s(run),
-        "--preset",
-        "tiny",
-        "--steps",
-        &steps,
-        "--eval-every",
-        &eval_every,
-        "--batch",
-        "4",
-        "--seq-len",
-        "512",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--seed",
-        "1",
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect()
+    let mut args = tiny_train_args(data, run, 4);
+    args.extend(["--steps".to_string(), steps.to_string(), "--eval-every".to_string(), eval_every.to_string()]);
+    args
 }
 
 fn spawn(args: &[String]) -> Child {

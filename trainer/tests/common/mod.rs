@@ -58,33 +58,26 @@ pub fn small_dataset(dir: &Path) -> PathBuf {
     data
 }
 
+/// `trainer train` on `data` into `run` with the `tiny` preset, batches of `batch` × 512
+/// samples, one CPU thread and seed 1; the caller adds the steps and the rest.
+pub fn tiny_train_args(data: &Path, run: &Path, batch: u32) -> Vec<String> {
+    let fixed = ["--preset", "tiny", "--seq-len", "512", "--device", "cpu", "--threads", "1", "--seed", "1"];
+    let mut args: Vec<String> = ["train", "--data", s(data), "--out", s(run)].iter().map(|a| a.to_string()).collect();
+    args.extend(fixed.iter().map(|a| a.to_string()));
+    args.extend(["--batch".to_string(), batch.to_string()]);
+    args
+}
+
+/// Runs `trainer` with owned arguments and fails the test, with its stderr, if it fails.
+pub fn ok_args(args: &[String]) -> Output {
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 /// Trains the `tiny` preset on `data` into `run` for `steps` (batch 6 × 512, one CPU thread,
 /// seed 1), evaluating every `eval_every` steps; `extra` adds options.
 pub fn train_tiny(data: &Path, run: &Path, steps: u32, eval_every: u32, extra: &[&str]) {
-    let (steps, eval_every) = (steps.to_string(), eval_every.to_string());
-    let mut args = vec![
-        "train",
-        "--data",
-        s(data),
-        "--out",
-        s(run),
-        "--preset",
-        "tiny",
-        "--steps",
-        &steps,
-        "--eval-every",
-        &eval_every,
-        "--batch",
-        "6",
-        "--seq-len",
-        "512",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--seed",
-        "1",
-    ];
-    args.extend_from_slice(extra);
-    ok(&args);
+    let mut args = tiny_train_args(data, run, 6);
+    args.extend(["--steps".to_string(), steps.to_string(), "--eval-every".to_string(), eval_every.to_string()]);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    ok_args(&args);
 }
