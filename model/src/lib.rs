@@ -10,6 +10,7 @@ pub mod pitch_lag;
 pub mod quantize;
 pub mod rng;
 pub mod score;
+pub mod score_render;
 pub mod user_file;
 pub mod velocity_gain;
 pub mod voice_alloc;

@@ -1,16 +1,15 @@
 //! The offline render a bounce must equal: the score read from MIDI (`parse_midi`, which
-//! resolves the pedal), its notes as timed events through the plugin's own [`LiveVoices`] and
-//! the native engine at 16 kHz, resampled as `trainer render` resamples (rubato's
-//! `FftFixedInOut`, 1024-sample chunks from the start, the filter delay dropped). This is what
-//! `trainer render --engine native --rate R` computes once it renders through `LiveVoices`
-//! (see the plugin's README section).
+//! resolves the pedal), played by `sackbut_model::score_render::render_notes` (the plugin's own
+//! `LiveVoices`, every note-off known from the start) on the native engine at 16 kHz, and
+//! resampled as `trainer render` resamples (rubato's `FftFixedInOut`, 1024-sample chunks from the
+//! start, the filter delay dropped). This is what `trainer render --engine native --rate R`
+//! computes (see the plugin's README section).
 
 use rubato::{FftFixedInOut, Resampler};
 use sackbut_model::engine::native::NativeEngine;
-use sackbut_model::engine::Engine;
 use sackbut_model::score::ScoreNote;
+use sackbut_model::score_render::render_notes;
 use sackbut_model::voice_file::Voice;
-use sackbut_plugin::live_voices::{EventKind, LiveSettings, LiveVoices, TimedEvent};
 use sackbut_plugin::voice_source::MAX_VOICES;
 
 /// Renders `notes` at 16 kHz for `len` samples: every note-off known from the start (the exact
@@ -30,29 +29,7 @@ pub fn render_16k_rows(
     rows: usize,
 ) -> Vec<f32> {
     let mut engine = NativeEngine::new(voice, rows).expect("engine");
-    let mut live = LiveVoices::new(LiveSettings {
-        max_rows: rows,
-        top_frame: engine.top_frame(),
-        horizon: voice.meta.hparams.horizon,
-        lookahead: u32::MAX,
-        polyphony,
-        release: voice.meta.conditioning.release_samples,
-        seed,
-    });
-    live.stage(TimedEvent { t: 0, kind: EventKind::Temperature(temperature) });
-    let to_sample = |s: f64| (s * 16_000.0).round() as u64;
-    for n in notes {
-        live.stage(TimedEvent { t: to_sample(n.on_s), kind: EventKind::NoteOn { channel: n.channel, key: n.key, velocity: n.velocity } });
-        live.stage(TimedEvent { t: to_sample(n.off_s), kind: EventKind::NoteOff { channel: n.channel, key: n.key } });
-    }
-    let decode = voice.meta.quantization.decode_table();
-    let frame = engine.top_frame();
-    let mut out = vec![0f32; len.div_ceil(frame) * frame];
-    for chunk in out.chunks_mut(frame) {
-        live.render_frame(&mut engine, &decode, chunk).expect("frame");
-    }
-    out.truncate(len);
-    out
+    render_notes(&mut engine, voice, notes, len, seed, temperature, polyphony)
 }
 
 /// What a bounce of the test phrase ([`crate::phrase::PHRASE`]) with the default voice, seed 0,
