@@ -44,7 +44,11 @@ pub fn load_voice(params: Arc<SackbutParams>, status: Arc<Status>, path: String)
 pub fn rebuild_engine(params: Arc<SackbutParams>, status: Arc<Status>) {
     let st = status.clone();
     run_loader(&status, "sackbut-engine-loader", move || {
-        let Some(slot) = st.voice.lock().clone() else { return };
+        let Some(slot) = st.voice.lock().clone() else {
+            // No voice yet (the next activation builds its engine): not asked again.
+            *st.engine_choice.lock() = Some(params.engine.value());
+            return;
+        };
         if let Err(e) = swap_in(&params, &st, &slot) {
             *st.engine_line.lock() = format!("the engine could not be rebuilt: {e}");
         }
