@@ -75,7 +75,7 @@ pub fn build(choice: EngineChoice, voice: &Voice) -> Result<ChosenEngine, String
 }
 
 /// The line for the native engine.
-pub fn cpu_line(engine: &NativeEngine) -> String {
+fn cpu_line(engine: &NativeEngine) -> String {
     format!("CPU: native engine ({} kernels)", engine.isa())
 }
 

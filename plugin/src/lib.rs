@@ -155,7 +155,8 @@ impl Plugin for Sackbut {
             Ok(s) => s,
             Err(e) => return self.fail(e),
         };
-        let chosen = match engine_choice::build(self.params.engine.value(), &slot.voice) {
+        let choice = self.params.engine.value();
+        let chosen = match engine_choice::build(choice, &slot.voice) {
             Ok(c) => c,
             Err(e) => {
                 let why = format!("{}: {e} — playing the default voice instead", slot.origin.as_persisted());
@@ -165,14 +166,14 @@ impl Plugin for Sackbut {
                 };
                 *self.status.voice_message.lock() = why;
                 self.status.set_voice(slot.clone());
-                match engine_choice::build(self.params.engine.value(), &slot.voice) {
+                match engine_choice::build(choice, &slot.voice) {
                     Ok(c) => c,
                     Err(e) => return self.fail(format!("the default voice does not load: {e}")),
                 }
             }
         };
         *self.status.engine_line.lock() = chosen.line;
-        *self.status.engine_choice.lock() = Some(self.params.engine.value());
+        *self.status.engine_choice.lock() = Some(choice);
         let engine = chosen.engine;
         let rate_hz = config.sample_rate.round().max(1.0) as u32;
         let lookahead = ms_to_model_samples(self.params.lookahead_ms.value());

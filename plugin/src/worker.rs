@@ -29,17 +29,16 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use ringbuf::traits::{Consumer, Observer, Producer};
 use ringbuf::{HeapCons, HeapProd};
-use sackbut_model::engine::native::NativeEngine;
 use sackbut_model::engine::EngineError;
 use sackbut_model::MODEL_RATE_HZ;
 
-use crate::engine_choice::{cpu_line, DynEngine};
+use crate::engine_choice::{self, DynEngine};
 use crate::handoff::position_in;
 use crate::key_routing::KeyRouting;
 use crate::keyboard::Keyboard;
 use crate::live_voices::{EventKind, LiveSettings, LiveVoices, TimedEvent};
 use crate::load_governor::{LoadGovernor, Verdict};
-use crate::params::SackbutParams;
+use crate::params::{EngineChoice, SackbutParams};
 use crate::shared::{Control, Link, Msg, Status, StreamSettings};
 use crate::timeline::{RenderMode, Timeline};
 use crate::voice_source::{VoiceSlot, MAX_VOICES};
@@ -429,11 +428,11 @@ impl Worker {
     fn fall_back_to_cpu(&mut self) -> bool {
         let why = self.engine.failure().unwrap_or("unknown failure").to_string();
         nice_plug::nice_error!("Sackbut: the GPU engine failed: {why}");
-        match NativeEngine::new(&self.slot.voice, MAX_VOICES) {
-            Ok(native) => {
-                *self.status.engine_line.lock() = format!("the GPU engine failed ({why}); playing on {}", cpu_line(&native));
+        match engine_choice::build(EngineChoice::Cpu, &self.slot.voice) {
+            Ok(cpu) => {
+                *self.status.engine_line.lock() = format!("the GPU engine failed ({why}); playing on {}", cpu.line);
                 let temperature = self.live.temperature();
-                self.engine = Box::new(native);
+                self.engine = cpu.engine;
                 self.engine.set_temperature(temperature);
                 self.live.restart_sounding_notes();
                 true
@@ -507,6 +506,7 @@ mod tests {
     use ringbuf::traits::Split;
     use ringbuf::HeapRb;
     use sackbut_model::conditioning::Conditioning;
+    use sackbut_model::engine::native::NativeEngine;
     use sackbut_model::engine::Engine;
 
     /// Drives a worker on `engine` as a stand-in audio thread would: a note at the start, 16 000
